@@ -1,0 +1,223 @@
+"""The ISP pipeline: camera profile + config -> ``render(raw, rng)`` and ``unprocess(srgb, record)``.
+
+Order of the forward pipeline (each step a stage of :mod:`ispsim.stages`):
+noise (optional) -> demosaic -> white balance -> colour matrix -> exposure -> local tone ->
+clip [0, 1] -> global tone curve -> OETF -> quantise -> JPEG (optional).
+``unprocess`` runs it backwards with the record's parameters; without a record it draws
+plausible ones for the camera (a blind inverse ISP in the spirit of Brooks et al. 2019).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .._checks import check_finite, check_image, is_torch
+from ..cameras import CameraProfile, load_camera
+from ..errors import ShapeError
+from ..stages import cfa, color, demosaic, jpeg, noise, quantize, tone, white_balance
+from .config import PLAIN, PipelineConfig
+from .record import Record
+
+__all__ = ["PLAIN", "Pipeline", "PipelineConfig", "Record", "as_generator"]
+
+
+def as_generator(rng) -> tuple[np.random.Generator, int | None]:
+    """A NumPy generator and the seed it came from (when it came from one)."""
+    if isinstance(rng, np.random.Generator):
+        return rng, None
+    if rng is None:
+        rng = 0
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng)), int(rng)
+    raise TypeError(f"rng: expected a numpy.random.Generator or an int seed, got {type(rng).__name__}")
+
+
+def _draw(value, rng) -> float:
+    if isinstance(value, tuple):
+        return float(rng.uniform(value[0], value[1]))
+    return float(value)
+
+
+class Pipeline:
+    """A camera's ISP. ``Pipeline("sony")`` or ``Pipeline(profile, PipelineConfig(...))``."""
+
+    def __init__(self, camera: CameraProfile | str | Path, config: PipelineConfig | None = None):
+        self.camera = camera if isinstance(camera, CameraProfile) else load_camera(camera)
+        self.config = config or PipelineConfig()
+
+    @classmethod
+    def from_toml(cls, camera, path) -> "Pipeline":
+        return cls(camera, PipelineConfig.from_toml(path))
+
+    def __repr__(self):
+        return f"Pipeline({self.camera.key!r}, {self.config!r})"
+
+    # -- parameters -------------------------------------------------------------------------
+    def _setting(self, name):
+        value = getattr(self.config, name)
+        return getattr(self.camera.look, name) if value is None else value
+
+    def _gains_for_illuminant(self, rng) -> np.ndarray:
+        cfg = self.config
+        if cfg.cct is not None:
+            xy = color.cct_to_xy(_draw(cfg.cct, rng))
+        else:
+            xy = color.illuminant_xy(self._setting("illuminant"))
+        return self.camera.calibration.gains_for_xy(xy)
+
+    def _record(self, gains, wb, rng, seed, iso=0.0, shot=0.0, read=0.0) -> Record:
+        cam, cfg = self.camera, self.config
+        gains = np.asarray(gains, dtype=np.float64)
+        return Record(
+            camera=cam.key, cfa=cam.sensor.cfa, black_level=cam.sensor.black_level,
+            white_level=cam.sensor.white_level, bit_depth=cam.sensor.bit_depth,
+            demosaic=cfg.demosaic, white_balance=wb, gains=tuple(float(g) for g in gains),
+            white_xy=tuple(float(v) for v in cam.calibration.white_xy(gains)),
+            ccm=tuple(float(v) for v in cam.calibration.camera_to_srgb(gains).ravel()),
+            exposure=_draw(self._setting("exposure"), rng),
+            local_tone=_draw(self._setting("local_tone"), rng),
+            local_tone_radius=int(self._setting("local_tone_radius")),
+            local_tone_eps=float(self._setting("local_tone_eps")),
+            tone_curve=_draw(self._setting("tone_curve"), rng),
+            oetf=self._setting("oetf"), gamma=float(cfg.gamma), output_bits=int(cfg.output_bits),
+            jpeg_quality=int(cfg.jpeg_quality), noise=cfg.noise, iso=float(iso), shot=float(shot),
+            read=float(read), seed=seed,
+        )
+
+    # -- forward ----------------------------------------------------------------------------
+    def render(self, raw, rng=None, *, gains=None):
+        """Normalised RAW -> (sRGB ``(3, H, W)`` in [0, 1], Record).
+
+        ``raw`` is a mosaic ``(1, H, W)`` in the camera's CFA order or demosaiced camera RGB
+        ``(3, H, W)`` (the NUS-style ground truth). ``gains``: as-shot white balance read from
+        a file's metadata; used when the config's white balance is ``as_shot``.
+        """
+        gen, seed = as_generator(rng)
+        check_image(raw, "render(raw)", channels=(1, 3))
+        if raw.ndim != 3:
+            raise ShapeError(f"render(raw): expected one image (C, H, W), got {tuple(raw.shape)}; loop over a batch")
+        check_finite(raw, "render(raw)")
+        cfg, cam = self.config, self.camera
+        iso = shot = read = 0.0
+        if cfg.noise != "none":
+            iso = _draw(cfg.iso, gen) if cfg.iso is not None else cam.noise.sample_iso(gen)
+            shot, read = cam.noise.levels(iso)
+            raw = noise.add_noise(raw, shot, read, self._backend_rng(raw, gen), cfg.noise)
+            if cfg.adc:
+                raw = quantize.quantize_adc(raw, cam.sensor.black_level, cam.sensor.white_level)
+        rgb = demosaic.demosaic(raw, cam.sensor.cfa, cfg.demosaic) if raw.shape[-3] == 1 else raw
+        wb = cfg.white_balance
+        if wb == "as_shot":
+            g = np.asarray(gains, dtype=np.float64) if gains is not None else self._gains_for_illuminant(gen)
+        elif wb == "gains":
+            g = np.asarray(cfg.gains, dtype=np.float64)
+        else:
+            est = white_balance.estimate_gains(rgb, wb)
+            g = np.asarray(est.detach().cpu().numpy() if is_torch(est) else est, dtype=np.float64)
+        record = self._record(g, wb, gen, seed, iso, shot, read)
+        return self.finish(rgb, record), record
+
+    @staticmethod
+    def _backend_rng(x, gen: np.random.Generator):
+        if not is_torch(x):
+            return gen
+        import torch
+
+        return torch.Generator(device=x.device).manual_seed(int(gen.integers(2**63 - 1)))
+
+    @staticmethod
+    def finish(rgb, record: Record):
+        """Demosaiced camera RGB -> sRGB with the record's parameters (deterministic)."""
+        x = white_balance.apply_gains(rgb, record.gains)
+        x = color.apply_matrix(x, np.asarray(record.ccm).reshape(3, 3))
+        x = x * record.exposure
+        if record.local_tone > 0:
+            x = tone.apply_local(x, record.local_tone, radius=record.local_tone_radius, eps=record.local_tone_eps)
+        x = x.clip(0, 1)
+        if record.tone_curve > 0:
+            x = tone.apply_curve(x, record.tone_curve)
+        x = tone.encode_srgb(x) if record.oetf == "srgb" else tone.encode_gamma(x, record.gamma)
+        x = quantize.quantize(x, record.output_bits)
+        if record.jpeg_quality:
+            x = jpeg.jpeg(x, record.jpeg_quality)
+        return x
+
+    # -- inverse ----------------------------------------------------------------------------
+    def draw_blind(self, rng=None) -> Record:
+        """Plausible parameters for this camera without looking at an image."""
+        gen, seed = as_generator(rng)
+        cct = self.config.cct if self.config.cct is not None else self.camera.look.cct_range
+        gains = self.camera.calibration.gains_for_xy(color.cct_to_xy(_draw(cct, gen)))
+        return self._record(gains, "as_shot", gen, seed)
+
+    def unprocess(self, srgb, record: Record | None = None, *, rng=None, mosaic: bool = True):
+        """sRGB ``(3, H, W)`` -> (normalised RAW, Record): mosaic ``(1, H, W)`` or camera RGB ``(3, H, W)``.
+
+        With no record, parameters are drawn for the camera (:meth:`draw_blind`).
+        """
+        check_image(srgb, "unprocess(srgb)", channels=3)
+        check_finite(srgb, "unprocess(srgb)")
+        if record is None:
+            record = self.draw_blind(rng)
+        return self.invert(srgb, record, mosaic=mosaic), record
+
+    @staticmethod
+    def invert(srgb, record: Record, *, mosaic: bool = True):
+        x = srgb.clip(0, 1)
+        x = tone.decode_srgb(x) if record.oetf == "srgb" else tone.decode_gamma(x, record.gamma)
+        if record.tone_curve > 0:
+            x = tone.invert_curve(x, record.tone_curve)
+        if record.local_tone > 0:
+            x = tone.invert_local(x, record.local_tone, radius=record.local_tone_radius, eps=record.local_tone_eps)
+        x = x / record.exposure
+        x = color.invert_matrix(x, np.asarray(record.ccm).reshape(3, 3))
+        x = white_balance.remove_gains(x, record.gains)
+        return cfa.mosaic(x, record.cfa) if mosaic else x
+
+    # -- file-boundary fast path ------------------------------------------------------------
+    def fusable(self) -> bool:
+        cfg = self.config
+        return (cfg.demosaic == "bilinear" and cfg.noise == "none" and cfg.jpeg_quality == 0
+                and cfg.white_balance in ("as_shot", "gains") and cfg.output_bits == 8
+                and not isinstance(self._setting("local_tone"), tuple) and self._setting("local_tone") == 0)
+
+    def render_to_uint8(self, dn, rng=None, *, gains=None, black=None, white=None):
+        """Sensor mosaic ``(H, W)`` in DN -> (uint8 sRGB ``(3, H, W)``, Record), fused where possible."""
+        from .fused import render_mosaic_uint8
+
+        black = self.camera.sensor.black_level if black is None else float(black)
+        white = self.camera.sensor.white_level if white is None else float(white)
+        dn = np.asarray(dn)
+        if dn.ndim != 2:
+            raise ShapeError(f"render_to_uint8(dn): expected a mosaic (H, W), got {dn.shape}")
+        if np.issubdtype(dn.dtype, np.floating):
+            check_finite(dn, "render_to_uint8(dn)")
+        cam = self.camera if (black, white) == (self.camera.sensor.black_level, self.camera.sensor.white_level) \
+            else replace(self.camera, sensor=replace(self.camera.sensor, black_level=black, white_level=white))
+        pipe = Pipeline(cam, self.config)
+        if not pipe.fusable():
+            from ..stages import levels
+
+            raw = levels.normalize(dn, black, white)[None]
+            srgb, record = pipe.render(raw, rng, gains=gains)
+            return quantize.to_integer(srgb, 8), record
+        gen, seed = as_generator(rng)
+        g = np.asarray(gains if gains is not None and self.config.white_balance == "as_shot"
+                       else (self.config.gains if self.config.white_balance == "gains"
+                             else pipe._gains_for_illuminant(gen)), dtype=np.float64)
+        record = pipe._record(g, self.config.white_balance, gen, seed)
+        matrix = (np.asarray(record.ccm).reshape(3, 3) * np.asarray(record.gains)[None, :]
+                  * (record.exposure / (white - black)))
+        return render_mosaic_uint8(dn, cam.sensor.cfa, black, white, matrix, lut_for(record)), record
+
+
+def lut_for(record: Record, size: int = 65536) -> np.ndarray:
+    """Tone curve + OETF + 8-bit quantisation of ``linspace(0, 1, size)``, computed by the stages."""
+    x = np.linspace(0, 1, size, dtype=np.float32)[None, None, :].repeat(3, axis=0)
+    if record.tone_curve > 0:
+        x = tone.apply_curve(x, record.tone_curve)
+    x = tone.encode_srgb(x) if record.oetf == "srgb" else tone.encode_gamma(x, record.gamma)
+    return quantize.to_integer(x[0, 0], 8)

@@ -1,0 +1,93 @@
+"""Pipeline configuration: the camera's look plus overrides, from TOML or ``key=value`` pairs.
+
+A float field may be given as ``[low, high]``: the render then draws it uniformly from its
+generator and the record keeps the value drawn.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from .._toml import read_toml, take
+from ..errors import ConfigError
+
+WHITE_BALANCE = ("as_shot", "gains", "gray_world", "white_patch", "shades_of_gray")
+NOISE = ("none", "heteroscedastic", "poisson_gaussian")
+OETF = ("srgb", "gamma")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    demosaic: str = "bilinear"
+    white_balance: str = "as_shot"
+    gains: tuple[float, float, float] | None = None
+    illuminant: str | None = None  # default: the camera's look
+    cct: float | tuple[float, float] | None = None  # overrides illuminant
+    exposure: float | tuple[float, float] | None = None
+    tone_curve: float | tuple[float, float] | None = None
+    local_tone: float | tuple[float, float] | None = None
+    local_tone_radius: int | None = None
+    local_tone_eps: float | None = None
+    oetf: str | None = None
+    gamma: float = 2.2
+    output_bits: int = 8
+    jpeg_quality: int = 0  # 0: no JPEG stage
+    noise: str = "none"
+    iso: float | tuple[float, float] | None = None  # default: drawn over the camera's ISO range
+    adc: bool = False  # round noisy RAW to whole DN
+
+    def __post_init__(self):
+        from ..stages.demosaic import METHODS
+
+        for name, value, valid in (("demosaic", self.demosaic, METHODS), ("white_balance", self.white_balance, WHITE_BALANCE),
+                                   ("noise", self.noise, NOISE), ("oetf", self.oetf, OETF + (None,))):
+            if value not in valid:
+                raise ConfigError(f"pipeline.{name}: expected one of {', '.join(v for v in valid if v)}, got {value!r}")
+        if self.white_balance == "gains" and self.gains is None:
+            raise ConfigError("pipeline.gains: white_balance = 'gains' needs gains = [r, g, b]")
+        if self.gains is not None and (len(self.gains) != 3 or min(self.gains) <= 0):
+            raise ConfigError(f"pipeline.gains: expected 3 positive numbers, got {self.gains}")
+        if not 1 <= self.output_bits <= 16:
+            raise ConfigError(f"pipeline.output_bits: expected 1..16, got {self.output_bits}")
+        if not 0 <= self.jpeg_quality <= 100:
+            raise ConfigError(f"pipeline.jpeg_quality: expected 0 (off) or 1..100, got {self.jpeg_quality}")
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, tuple) and f.name != "gains" and (len(v) != 2 or v[0] > v[1]):
+                raise ConfigError(f"pipeline.{f.name}: a range is [low, high] with low <= high, got {list(v)}")
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "pipeline") -> "PipelineConfig":
+        allowed = {f.name: (int, float, str, bool, list) for f in fields(cls)}
+        take(data, allowed, where)
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "PipelineConfig":
+        data = read_toml(path)
+        take(data, {"pipeline": dict}, str(path), required=("pipeline",))
+        return cls.from_dict(data["pipeline"], f"{path}: [pipeline]")
+
+    def with_overrides(self, pairs: list[str]) -> "PipelineConfig":
+        """Apply ``key=value`` strings (values as Python/TOML literals: 0.5, [1, 2], gray_world)."""
+        data = {}
+        for pair in pairs:
+            if "=" not in pair:
+                raise ConfigError(f"--set {pair!r}: expected key=value")
+            key, raw = (s.strip() for s in pair.split("=", 1))
+            try:
+                value = ast.literal_eval(raw)
+            except (ValueError, SyntaxError):
+                value = raw
+            if value is True or value is False or raw.lower() in ("true", "false"):
+                value = raw.lower() == "true" if isinstance(value, str) else value
+            data[key] = value
+        take(data, {f.name: (int, float, str, bool, list, tuple) for f in fields(self)}, "--set")
+        return replace(self, **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+PLAIN = PipelineConfig(tone_curve=0.0, local_tone=0.0, exposure=1.0)
+"""Linear demosaic, as-shot white balance, matrix, sRGB OETF: what LibRaw does by default."""
