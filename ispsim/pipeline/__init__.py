@@ -52,6 +52,15 @@ class Pipeline:
     def from_toml(cls, camera, path) -> "Pipeline":
         return cls(camera, PipelineConfig.from_toml(path))
 
+    def with_sensor(self, *, cfa: str | None = None, black: float | None = None,
+                    white: float | None = None) -> "Pipeline":
+        """The same ISP for a file whose CFA order or levels differ from the profile's."""
+        s = self.camera.sensor
+        new = replace(s, cfa=s.cfa if cfa is None else cfa,
+                      black_level=s.black_level if black is None else float(black),
+                      white_level=s.white_level if white is None else float(white))
+        return self if new == s else Pipeline(replace(self.camera, sensor=new), self.config)
+
     def __repr__(self):
         return f"Pipeline({self.camera.key!r}, {self.config!r})"
 
@@ -184,20 +193,20 @@ class Pipeline:
                 and cfg.white_balance in ("as_shot", "gains") and cfg.output_bits == 8
                 and not isinstance(self._setting("local_tone"), tuple) and self._setting("local_tone") == 0)
 
-    def render_to_uint8(self, dn, rng=None, *, gains=None, black=None, white=None):
-        """Sensor mosaic ``(H, W)`` in DN -> (uint8 sRGB ``(3, H, W)``, Record), fused where possible."""
+    def render_to_uint8(self, dn, rng=None, *, gains=None):
+        """Sensor mosaic ``(H, W)`` in DN (the profile's levels) -> (uint8 sRGB ``(3, H, W)``, Record).
+
+        One fused Numba pass where the config allows (see :meth:`fusable`), else the stages.
+        """
         from .fused import render_mosaic_uint8
 
-        black = self.camera.sensor.black_level if black is None else float(black)
-        white = self.camera.sensor.white_level if white is None else float(white)
+        pipe, cam = self, self.camera
+        black, white = cam.sensor.black_level, cam.sensor.white_level
         dn = np.asarray(dn)
         if dn.ndim != 2:
             raise ShapeError(f"render_to_uint8(dn): expected a mosaic (H, W), got {dn.shape}")
         if np.issubdtype(dn.dtype, np.floating):
             check_finite(dn, "render_to_uint8(dn)")
-        cam = self.camera if (black, white) == (self.camera.sensor.black_level, self.camera.sensor.white_level) \
-            else replace(self.camera, sensor=replace(self.camera.sensor, black_level=black, white_level=white))
-        pipe = Pipeline(cam, self.config)
         if not pipe.fusable():
             from ..stages import levels
 
@@ -211,7 +220,7 @@ class Pipeline:
         record = pipe._record(g, self.config.white_balance, gen, seed)
         matrix = (np.asarray(record.ccm).reshape(3, 3) * np.asarray(record.gains)[None, :]
                   * (record.exposure / (white - black)))
-        return render_mosaic_uint8(dn, cam.sensor.cfa, black, white, matrix, lut_for(record)), record
+        return render_mosaic_uint8(dn, cam.sensor.cfa, black, matrix, lut_for(record)), record
 
 
 def lut_for(record: Record, size: int = 65536) -> np.ndarray:

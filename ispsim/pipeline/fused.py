@@ -92,7 +92,7 @@ def _render(dn, grid, black, matrix, lut, k_rb, k_g, out):
     return out
 
 
-def render_mosaic_uint8(dn, pattern: str, black: float, white: float, matrix, lut, out=None):
+def render_mosaic_uint8(dn, pattern: str, black: float, matrix, lut, out=None):
     """Mosaic ``(H, W)`` (sensor DN of any dtype, or normalised with black 0, white 1) -> ``(3, H, W)`` uint8.
 
     ``matrix`` maps black-subtracted camera RGB (in DN) to linear display values in [0, 1]: the

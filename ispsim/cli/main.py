@@ -1,0 +1,231 @@
+"""``ispsim``: render RAW for a camera, unprocess sRGB back to RAW/DNG, list cameras and stages."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, InputFileError, ShapeError
+
+USER_ERRORS = (ConfigError, InputFileError, ShapeError)
+SRGB_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def _pipeline(args):
+    from ..pipeline import Pipeline, PipelineConfig
+
+    config = PipelineConfig.from_toml(args.config) if args.config else PipelineConfig()
+    if args.set:
+        config = config.with_overrides(args.set)
+    return Pipeline(args.camera, config)
+
+
+def _expand(inputs: list[str], suffixes) -> list[Path]:
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
+        elif any(ch in item for ch in "*?["):
+            hits = sorted(Path(h) for h in glob.glob(item, recursive=True))
+            if not hits:
+                raise InputFileError(f"{item}: the pattern matches no file")
+            files += [h for h in hits if h.is_file()]
+        else:
+            files.append(p)  # a missing file is reported per file, in the batch summary
+    return files
+
+
+def _output_path(out: Path, src: Path, fmt: str, single: bool) -> Path:
+    if single and out.suffix:
+        return out
+    return out / f"{src.stem}.{fmt}"
+
+
+def cmd_cameras(args) -> int:
+    from ..cameras import list_cameras
+
+    rows = [(c.key, ", ".join(c.aliases), c.name, c.sensor.cfa, f"{c.sensor.bit_depth}",
+             f"{c.sensor.black_level:g}/{c.sensor.white_level:g}", f"{c.look.tone_curve:g}",
+             f"{c.look.local_tone:g}") for c in list_cameras()]
+    head = ("key", "aliases", "camera", "cfa", "bits", "black/white", "tone curve", "local tone")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    for r in [head] + rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    return 0
+
+
+def cmd_stages(args) -> int:
+    from ..stages import STAGES
+
+    for spec in STAGES.values():
+        flags = f"invertible={spec.invertible}, differentiable={spec.differentiable}, stochastic={spec.stochastic}"
+        print(f"{spec.name:14s} {flags}\n{'':14s} methods: {', '.join(spec.methods) or '-'}; {spec.doc}")
+    return 0
+
+
+def _write_record(path: Path, record) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(record.to_json(indent=2) + "\n")
+    tmp.replace(path)
+
+
+def cmd_render(args) -> int:
+    from tqdm import tqdm
+
+    from ..io import RAW_SUFFIXES, read_raw, write_image
+
+    pipe = _pipeline(args)
+    fmt = {"jpeg": "jpg", "tif": "tiff"}.get(args.format, args.format)
+    bits = 16 if fmt == "tiff" else 8
+    out = Path(args.output)
+    if not args.inputs:
+        return _render_demo(pipe, out, fmt, bits, args)
+    files = _expand(args.inputs, RAW_SUFFIXES + (".png", ".tif", ".tiff", ".npy"))
+    if not files:
+        raise InputFileError("no input files found")
+    single = len(files) == 1
+    failures: list[tuple[Path, str]] = []
+    t0 = time.perf_counter()
+    for src in tqdm(files, desc="render", unit="img", disable=single or args.quiet, file=sys.stderr):
+        try:
+            raw = read_raw(src, black=args.black, white=args.white, cfa=args.cfa, defaults=pipe.camera.sensor)
+            p = pipe.with_sensor(cfa=raw.cfa, black=raw.black, white=raw.white)
+            if bits == 8:
+                img, record = p.render_to_uint8(raw.dn, args.seed, gains=raw.gains)
+            else:
+                from ..stages import levels
+
+                srgb, record = _render_float(p, levels.normalize(raw.dn, raw.black, raw.white)[None], args, raw.gains)
+                img = srgb
+            dst = _output_path(out, src, fmt, single)
+            write_image(dst, img, bits=bits)
+            _write_record(dst.with_suffix(".json"), record)
+        except (*USER_ERRORS, OSError) as e:
+            failures.append((src, str(e)))
+            if single:
+                raise
+    n_ok = len(files) - len(failures)
+    if not single or args.verbose:
+        print(f"rendered {n_ok} of {len(files)} files with {pipe.camera.name} in {time.perf_counter() - t0:.1f} s -> {out}")
+    for src, why in failures:
+        print(f"FAILED {src}: {why}", file=sys.stderr)
+    if single and not failures:
+        print(f"wrote {_output_path(out, files[0], fmt, True)}")
+    return 1 if failures else 0
+
+
+def _render_float(pipe, raw, args, gains):
+    from dataclasses import replace
+
+    from ..pipeline import Pipeline
+
+    p = Pipeline(pipe.camera, replace(pipe.config, output_bits=16))
+    return p.render(raw, args.seed, gains=gains)
+
+
+def _render_demo(pipe, out: Path, fmt: str, bits: int, args) -> int:
+    from ..io import write_image
+    from ..scenes import demo_scene
+    from ..stages import cfa, quantize
+
+    scene = demo_scene(pipe.camera, rng=args.seed)
+    raw = cfa.mosaic(scene.rgb, pipe.camera.sensor.cfa)
+    srgb, record = (pipe.render(raw, args.seed, gains=scene.as_shot_gains) if bits == 8
+                    else _render_float(pipe, raw, args, scene.as_shot_gains))
+    dst = out if out.suffix else out / f"demo_{pipe.camera.key}.{fmt}"
+    write_image(dst, quantize.to_integer(srgb, bits) if bits == 8 else srgb, bits=bits)
+    _write_record(dst.with_suffix(".json"), record)
+    np.save(dst.with_name(dst.stem + "_raw.npy"), raw)
+    print(f"rendered the built-in demo scene ({scene.rgb.shape[2]}x{scene.rgb.shape[1]}, "
+          f"{scene.cct:.0f} K) as {pipe.camera.name}: {dst} (+ .json record, _raw.npy normalised mosaic)")
+    return 0
+
+
+def cmd_unprocess(args) -> int:
+    from ..io import read_srgb, write_dng
+    from ..pipeline import Record
+
+    pipe = _pipeline(args)
+    srgb = read_srgb(args.image)
+    record = None
+    if args.record:
+        record = Record.from_json(Path(args.record).read_text(), where=args.record)
+        pipe = pipe.with_sensor(cfa=record.cfa, black=record.black_level, white=record.white_level)
+    raw, record = pipe.unprocess(srgb, record, rng=args.seed)
+    s = pipe.camera.sensor
+    dn = np.clip(np.rint(raw[0] * (s.white_level - s.black_level) + s.black_level), 0, 2 ** s.bit_depth - 1)
+    out = Path(args.output)
+    if out.suffix.lower() == ".npy":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(out, dn.astype(np.uint16))
+    elif out.suffix.lower() == ".dng":
+        cal = pipe.camera.calibration
+        write_dng(out, dn.astype(np.uint16), cfa=s.cfa, black=s.black_level, white=s.white_level,
+                  color_matrix=cal.matrix_1, illuminant=cal.illuminant_1,
+                  as_shot_neutral=1.0 / np.asarray(record.gains), model=pipe.camera.name)
+    else:
+        raise InputFileError(f"{out}: unprocess writes .dng or .npy")
+    _write_record(out.with_suffix(".json"), record)
+    print(f"wrote {out} ({s.cfa}, {s.bit_depth}-bit, black {s.black_level:g}, white {s.white_level:g}) "
+          f"and {out.with_suffix('.json')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    ap = argparse.ArgumentParser(prog="ispsim", description=__doc__)
+    ap.add_argument("--version", action="version", version=f"ispsim {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("cameras", help="list camera profiles").set_defaults(func=cmd_cameras)
+    sub.add_parser("stages", help="list ISP stages and their capability flags").set_defaults(func=cmd_stages)
+
+    def common(p):
+        p.add_argument("--camera", "-c", required=True, help="profile key, alias or unique prefix (see `ispsim cameras`), or a .toml")
+        p.add_argument("--config", help="pipeline config TOML with a [pipeline] table")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
+        p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+
+    r = sub.add_parser("render", help="RAW -> sRGB as the camera would make it")
+    r.add_argument("inputs", nargs="*", help="RAW files (DNG, ARW, NEF, ORF, CR2, ...), 16-bit Bayer PNG/TIFF, .npy, folders or globs; none: the built-in demo scene")
+    common(r)
+    r.add_argument("-o", "--output", default="ispsim_out", help="output folder, or a file name for one input")
+    r.add_argument("--format", default="png", choices=("png", "jpg", "jpeg", "tiff", "tif"), help="png/jpg 8-bit, tiff 16-bit")
+    r.add_argument("--black", type=float, help="black level in DN (overrides file and profile)")
+    r.add_argument("--white", type=float, help="white level in DN")
+    r.add_argument("--cfa", help="Bayer order: RGGB, BGGR, GRBG or GBRG")
+    r.add_argument("--quiet", "-q", action="store_true")
+    r.add_argument("--verbose", "-v", action="store_true")
+    r.set_defaults(func=cmd_render)
+
+    u = sub.add_parser("unprocess", help="sRGB image -> RAW (DNG or .npy) for the camera")
+    u.add_argument("image")
+    common(u)
+    u.add_argument("-o", "--output", required=True, help="raw.dng or raw.npy")
+    u.add_argument("--record", help="JSON record of the render to invert exactly; without it, a blind inverse")
+    u.set_defaults(func=cmd_unprocess)
+    return ap
+
+
+def main(argv=None) -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", module="colour")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as e:
+        print(f"ispsim: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
