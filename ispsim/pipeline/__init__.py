@@ -105,7 +105,7 @@ class Pipeline:
         a file's metadata; used when the config's white balance is ``as_shot``.
         """
         gen, seed = as_generator(rng)
-        check_image(raw, "render(raw)", channels=(1, 3))
+        check_image(raw, "render(raw)", channels=(1, 3), even=raw.shape[-3] == 1)
         if raw.ndim != 3:
             raise ShapeError(f"render(raw): expected one image (C, H, W), got {tuple(raw.shape)}; loop over a batch")
         check_finite(raw, "render(raw)")
@@ -203,8 +203,8 @@ class Pipeline:
         pipe, cam = self, self.camera
         black, white = cam.sensor.black_level, cam.sensor.white_level
         dn = np.asarray(dn)
-        if dn.ndim != 2:
-            raise ShapeError(f"render_to_uint8(dn): expected a mosaic (H, W), got {dn.shape}")
+        if dn.ndim != 2 or dn.shape[0] % 2 or dn.shape[1] % 2:
+            raise ShapeError(f"render_to_uint8(dn): expected a Bayer mosaic (H, W) of even size, got {dn.shape}")
         if np.issubdtype(dn.dtype, np.floating):
             check_finite(dn, "render_to_uint8(dn)")
         if not pipe.fusable():
