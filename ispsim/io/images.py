@@ -52,20 +52,20 @@ def write_image(path, srgb, *, bits: int = 8, quality: int = 95) -> Path:
 
 
 def _write_png16(path, hwc):
-    # Pillow cannot write 16-bit RGB PNG; imageio (a scikit-image dependency) may be absent, so
-    # write it with zlib directly: PNG is a simple container.
-    import struct
-    import zlib
+    import png  # pypng: Pillow neither writes nor reads 16-bit RGB PNG
 
     h, w, _ = hwc.shape
-    raw = b"".join(b"\x00" + hwc[y].astype(">u2").tobytes() for y in range(h))
+    with open(path, "wb") as f:
+        png.Writer(w, h, greyscale=False, bitdepth=16).write(f, hwc.reshape(h, w * 3))
 
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
-    png += chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-    Path(path).write_bytes(png)
+def _read_png(path) -> np.ndarray:
+    import png
+
+    w, h, rows, info = png.Reader(filename=str(path)).asDirect()
+    planes = info["planes"]
+    a = np.vstack([np.asarray(r, dtype=np.uint16 if info["bitdepth"] > 8 else np.uint8) for r in rows])
+    return a.reshape(h, w, planes) if planes > 1 else a.reshape(h, w)
 
 
 def read_srgb(path) -> np.ndarray:
@@ -78,11 +78,17 @@ def read_srgb(path) -> np.ndarray:
             import tifffile
 
             a = tifffile.imread(path)
+        elif path.suffix.lower() == ".png":
+            a = _read_png(path)
+            if a.ndim == 3 and a.shape[2] == 2:  # grey + alpha
+                a = a[..., :1]
+            if a.ndim == 2 or a.shape[2] == 1:
+                a = np.repeat(a.reshape(a.shape[0], a.shape[1], 1), 3, axis=2)
         else:
             from PIL import Image
 
             with Image.open(path) as im:
-                a = np.asarray(im.convert("RGB") if im.mode not in ("RGB", "I;16") else im)
+                a = np.asarray(im.convert("RGB"))
     except Exception as e:  # Pillow and tifffile raise many kinds; report all the same way
         raise InputFileError(f"{path}: cannot read as an image: {e}") from None
     if a.ndim != 3 or a.shape[2] < 3:

@@ -80,12 +80,14 @@ class Pipeline:
     def _record(self, gains, wb, rng, seed, iso=0.0, shot=0.0, read=0.0) -> Record:
         cam, cfg = self.camera, self.config
         gains = np.asarray(gains, dtype=np.float64)
+        cal = cam.calibration
+        ccm = cal.camera_to_srgb(gains if cfg.ccm == "adaptive" else cal.gains_for_xy(color.illuminant_xy("D65")))
         return Record(
             camera=cam.key, cfa=cam.sensor.cfa, black_level=cam.sensor.black_level,
             white_level=cam.sensor.white_level, bit_depth=cam.sensor.bit_depth,
             demosaic=cfg.demosaic, white_balance=wb, gains=tuple(float(g) for g in gains),
             white_xy=tuple(float(v) for v in cam.calibration.white_xy(gains)),
-            ccm=tuple(float(v) for v in cam.calibration.camera_to_srgb(gains).ravel()),
+            ccm=tuple(float(v) for v in ccm.ravel()),
             exposure=_draw(self._setting("exposure"), rng),
             local_tone=_draw(self._setting("local_tone"), rng),
             local_tone_radius=int(self._setting("local_tone_radius")),

@@ -16,6 +16,7 @@ from ..errors import ConfigError
 WHITE_BALANCE = ("as_shot", "gains", "gray_world", "white_patch", "shades_of_gray")
 NOISE = ("none", "heteroscedastic", "poisson_gaussian")
 OETF = ("srgb", "gamma")
+CCM = ("adaptive", "d65")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,9 @@ class PipelineConfig:
     demosaic: str = "bilinear"
     white_balance: str = "as_shot"
     gains: tuple[float, float, float] | None = None
+    # adaptive: DNG colour matrix for the scene white, Bradford-adapted to D65; d65: the D65
+    # matrix whatever the white balance, as dcraw/LibRaw do.
+    ccm: str = "adaptive"
     illuminant: str | None = None  # default: the camera's look
     cct: float | tuple[float, float] | None = None  # overrides illuminant
     exposure: float | tuple[float, float] | None = None
@@ -42,7 +46,8 @@ class PipelineConfig:
         from ..stages.demosaic import METHODS
 
         for name, value, valid in (("demosaic", self.demosaic, METHODS), ("white_balance", self.white_balance, WHITE_BALANCE),
-                                   ("noise", self.noise, NOISE), ("oetf", self.oetf, OETF + (None,))):
+                                   ("noise", self.noise, NOISE), ("oetf", self.oetf, OETF + (None,)),
+                                   ("ccm", self.ccm, CCM)):
             if value not in valid:
                 raise ConfigError(f"pipeline.{name}: expected one of {', '.join(v for v in valid if v)}, got {value!r}")
         if self.white_balance == "gains" and self.gains is None:
@@ -89,5 +94,5 @@ class PipelineConfig:
         return replace(self, **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
-PLAIN = PipelineConfig(tone_curve=0.0, local_tone=0.0, exposure=1.0)
-"""Linear demosaic, as-shot white balance, matrix, sRGB OETF: what LibRaw does by default."""
+PLAIN = PipelineConfig(ccm="d65", tone_curve=0.0, local_tone=0.0, exposure=1.0)
+"""Bilinear demosaic, as-shot white balance, the D65 matrix, sRGB OETF: what LibRaw does."""
