@@ -9,6 +9,7 @@ plausible ones for the camera (a blind inverse ISP in the spirit of Brooks et al
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from pathlib import Path
 
@@ -195,10 +196,12 @@ class Pipeline:
                 and cfg.white_balance in ("as_shot", "gains") and cfg.output_bits == 8
                 and not isinstance(self._setting("local_tone"), tuple) and self._setting("local_tone") == 0)
 
-    def render_to_uint8(self, dn, rng=None, *, gains=None):
+    def render_to_uint8(self, dn, rng=None, *, gains=None, out=None):
         """Sensor mosaic ``(H, W)`` in DN (the profile's levels) -> (uint8 sRGB ``(3, H, W)``, Record).
 
-        One fused Numba pass where the config allows (see :meth:`fusable`), else the stages.
+        One fused Numba pass where the config allows (see :meth:`fusable`) and ``dn`` is integer,
+        else the stages. ``out``: a ``(3, H, W)`` uint8 buffer to reuse across a batch (fresh
+        pages cost as much as the render itself).
         """
         from .fused import render_mosaic_uint8
 
@@ -209,7 +212,7 @@ class Pipeline:
             raise ShapeError(f"render_to_uint8(dn): expected a Bayer mosaic (H, W) of even size, got {dn.shape}")
         if np.issubdtype(dn.dtype, np.floating):
             check_finite(dn, "render_to_uint8(dn)")
-        if not pipe.fusable():
+        if not pipe.fusable() or not np.issubdtype(dn.dtype, np.integer):
             from ..stages import levels
 
             raw = levels.normalize(dn, black, white)[None]
@@ -222,13 +225,21 @@ class Pipeline:
         record = pipe._record(g, self.config.white_balance, gen, seed)
         matrix = (np.asarray(record.ccm).reshape(3, 3) * np.asarray(record.gains)[None, :]
                   * (record.exposure / (white - black)))
-        return render_mosaic_uint8(dn, cam.sensor.cfa, black, matrix, lut_for(record)), record
+        lut = _lut(record.tone_curve, record.oetf, record.gamma)
+        return render_mosaic_uint8(dn, cam.sensor.cfa, black, matrix, lut, out), record
 
 
-def lut_for(record: Record, size: int = 65536) -> np.ndarray:
-    """Tone curve + OETF + 8-bit quantisation of ``linspace(0, 1, size)``, computed by the stages."""
+def lut_for(record: Record) -> np.ndarray:
+    """Tone curve + OETF + 8-bit quantisation of ``linspace(0, 1, 65536)``, computed by the stages."""
+    return _lut(record.tone_curve, record.oetf, record.gamma)
+
+
+@functools.lru_cache(maxsize=16)
+def _lut(tone_curve: float, oetf: str, gamma: float, size: int = 65536) -> np.ndarray:
     x = np.linspace(0, 1, size, dtype=np.float32)[None, None, :].repeat(3, axis=0)
-    if record.tone_curve > 0:
-        x = tone.apply_curve(x, record.tone_curve)
-    x = tone.encode_srgb(x) if record.oetf == "srgb" else tone.encode_gamma(x, record.gamma)
-    return quantize.to_integer(x[0, 0], 8)
+    if tone_curve > 0:
+        x = tone.apply_curve(x, tone_curve)
+    x = tone.encode_srgb(x) if oetf == "srgb" else tone.encode_gamma(x, gamma)
+    lut = quantize.to_integer(x[0, 0], 8)
+    lut.flags.writeable = False
+    return lut

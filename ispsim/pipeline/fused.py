@@ -1,9 +1,11 @@
-"""One parallel Numba pass from a Bayer mosaic to 8-bit sRGB.
+"""One parallel Numba pass from a Bayer mosaic in sensor DN to 8-bit sRGB.
 
-Bilinear demosaic, black/white normalisation, white balance, colour matrix and exposure (folded
-into one 3x3 matrix), clip, and a 65,536-entry table for tone curve + OETF + quantisation. It is
-the fast path of :meth:`Pipeline.render_to_uint8`; the per-stage chain is the reference it is
-tested against (at most one code value apart, from the table's rounding).
+Bilinear demosaic, black level, white balance, colour matrix, exposure and the scale to table
+indices are folded into one 3x3 matrix; tone curve + OETF + quantisation are one 65,536-entry
+table. Interior sums stay in integers (each colour as 4x its DN, so one conversion per channel);
+the one-pixel border uses the normalised-convolution rule of the bilinear stage. It is the fast
+path of :meth:`Pipeline.render_to_uint8`; the stage chain is the reference it is tested against
+(at most one code value apart, from the table's rounding).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ LUT_SIZE = 65536
 
 
 @nb.njit(cache=True, inline="always")
-def _border(dn, grid, y, x, c, k):
+def _border_sum(dn, grid, y, x, c, k):
+    """4x the bilinear estimate of colour ``c`` at (y, x) using only pixels inside the image."""
     h, w = dn.shape
     num = 0.0
     den = 0.0
@@ -32,74 +35,91 @@ def _border(dn, grid, y, x, c, k):
                 continue
             num += k[dy + 1, dx + 1] * dn[yy, xx]
             den += k[dy + 1, dx + 1]
-    return num / den
+    return np.float32(4.0 * num / den)
+
+
+@nb.njit(cache=True, inline="always")
+def _emit(out, y, x, fr, fg, fb, m, lut, top):
+    half = np.float32(0.5)
+    zero = np.float32(0.0)
+    o0 = min(max(m[0, 0] * fr + m[0, 1] * fg + m[0, 2] * fb, zero), top)
+    o1 = min(max(m[1, 0] * fr + m[1, 1] * fg + m[1, 2] * fb, zero), top)
+    o2 = min(max(m[2, 0] * fr + m[2, 1] * fg + m[2, 2] * fb, zero), top)
+    out[0, y, x] = lut[np.int32(o0 + half)]
+    out[1, y, x] = lut[np.int32(o1 + half)]
+    out[2, y, x] = lut[np.int32(o2 + half)]
+
+
+@nb.njit(cache=True)
+def _border_pixel(dn, grid, y, x, black4, m, lut, top, k_rb, k_g, out):
+    fr = _border_sum(dn, grid, y, x, 0, k_rb) - black4
+    fg = _border_sum(dn, grid, y, x, 1, k_g) - black4
+    fb = _border_sum(dn, grid, y, x, 2, k_rb) - black4
+    _emit(out, y, x, fr, fg, fb, m, lut, top)
 
 
 @nb.njit(parallel=True, cache=True)
-def _render(dn, grid, black, matrix, lut, k_rb, k_g, out):
+def _render(dn, grid, black4, m, lut, k_rb, k_g, out):
     h, w = dn.shape
-    top = lut.shape[0] - 1
-    m00, m01, m02 = matrix[0, 0], matrix[0, 1], matrix[0, 2]
-    m10, m11, m12 = matrix[1, 0], matrix[1, 1], matrix[1, 2]
-    m20, m21, m22 = matrix[2, 0], matrix[2, 1], matrix[2, 2]
+    top = np.float32(lut.shape[0] - 1)
     for y in nb.prange(h):
-        inner_y = 0 < y < h - 1
-        for x in range(w):
-            c = grid[y & 1, x & 1]
-            if inner_y and 0 < x < w - 1:
-                v = np.float32(dn[y, x])
-                up = np.float32(dn[y - 1, x])
-                down = np.float32(dn[y + 1, x])
-                left = np.float32(dn[y, x - 1])
-                right = np.float32(dn[y, x + 1])
-                if c == 1:
-                    horiz = (left + right) * np.float32(0.5)
-                    vert = (up + down) * np.float32(0.5)
-                    g = v
-                    if grid[y & 1, (x + 1) & 1] == 0:
-                        r = horiz
-                        b = vert
-                    else:
-                        r = vert
-                        b = horiz
+        if y == 0 or y == h - 1:
+            for x in range(w):
+                _border_pixel(dn, grid, y, x, black4, m, lut, top, k_rb, k_g, out)
+            continue
+        _border_pixel(dn, grid, y, 0, black4, m, lut, top, k_rb, k_g, out)
+        _border_pixel(dn, grid, y, w - 1, black4, m, lut, top, k_rb, k_g, out)
+        yp = y & 1
+        site = 0 if grid[yp, 0] != 1 else 1  # column parity of this row's red or blue site
+        red_row = grid[yp, site] == 0
+        up = dn[y - 1]
+        mid = dn[y]
+        down = dn[y + 1]
+        for x in range(1, w - 1):
+            left = np.int32(mid[x - 1])
+            right = np.int32(mid[x + 1])
+            above = np.int32(up[x])
+            below = np.int32(down[x])
+            v4 = np.int32(mid[x]) * 4
+            if (x & 1) == site:
+                cross = left + right + above + below
+                diag = (np.int32(up[x - 1]) + np.int32(up[x + 1])
+                        + np.int32(down[x - 1]) + np.int32(down[x + 1]))
+                g = cross
+                if red_row:
+                    r = v4
+                    b = diag
                 else:
-                    cross = (up + down + left + right) * np.float32(0.25)
-                    diag = (np.float32(dn[y - 1, x - 1]) + np.float32(dn[y - 1, x + 1])
-                            + np.float32(dn[y + 1, x - 1]) + np.float32(dn[y + 1, x + 1])) * np.float32(0.25)
-                    g = cross
-                    if c == 0:
-                        r = v
-                        b = diag
-                    else:
-                        r = diag
-                        b = v
+                    r = diag
+                    b = v4
             else:
-                r = np.float32(_border(dn, grid, y, x, 0, k_rb))
-                g = np.float32(_border(dn, grid, y, x, 1, k_g))
-                b = np.float32(_border(dn, grid, y, x, 2, k_rb))
-            r -= black
-            g -= black
-            b -= black
-            o0 = m00 * r + m01 * g + m02 * b
-            o1 = m10 * r + m11 * g + m12 * b
-            o2 = m20 * r + m21 * g + m22 * b
-            o0 = min(max(o0, np.float32(0.0)), np.float32(1.0))
-            o1 = min(max(o1, np.float32(0.0)), np.float32(1.0))
-            o2 = min(max(o2, np.float32(0.0)), np.float32(1.0))
-            out[0, y, x] = lut[int(o0 * top + np.float32(0.5))]
-            out[1, y, x] = lut[int(o1 * top + np.float32(0.5))]
-            out[2, y, x] = lut[int(o2 * top + np.float32(0.5))]
+                g = v4
+                horiz = (left + right) * 2
+                vert = (above + below) * 2
+                if red_row:
+                    r = horiz
+                    b = vert
+                else:
+                    r = vert
+                    b = horiz
+            _emit(out, y, x, np.float32(r) - black4, np.float32(g) - black4, np.float32(b) - black4, m, lut, top)
     return out
 
 
 def render_mosaic_uint8(dn, pattern: str, black: float, matrix, lut, out=None):
-    """Mosaic ``(H, W)`` (sensor DN of any dtype, or normalised with black 0, white 1) -> ``(3, H, W)`` uint8.
+    """Integer mosaic ``(H, W)`` in DN -> ``(3, H, W)`` uint8.
 
-    ``matrix`` maps black-subtracted camera RGB (in DN) to linear display values in [0, 1]: the
+    ``matrix`` maps black-subtracted camera RGB in DN to linear display values in [0, 1]: the
     caller folds ``1 / (white - black)``, the gains, the colour matrix and the exposure into it.
     """
     dn = np.ascontiguousarray(dn)
+    if not np.issubdtype(dn.dtype, np.integer) or dn.ndim != 2:
+        raise TypeError(f"render_mosaic_uint8: expected an integer mosaic (H, W), got {dn.dtype} {dn.shape}")
     if out is None:
         out = np.empty((3,) + dn.shape, dtype=np.uint8)
-    m = np.asarray(matrix, dtype=np.float32)
-    return _render(dn, cfa.colour_grid(pattern), np.float32(black), m, lut, BILINEAR_RB, BILINEAR_G, out)
+    elif out.shape != (3,) + dn.shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        raise ValueError(f"render_mosaic_uint8(out): expected a C-contiguous uint8 (3, {dn.shape[0]}, {dn.shape[1]}), "
+                         f"got {out.dtype} {out.shape}")
+    # Interior sums are 4x a colour's DN; table indices run over [0, len(lut) - 1].
+    m = (np.asarray(matrix, dtype=np.float64) * ((len(lut) - 1) / 4.0)).astype(np.float32)
+    return _render(dn, cfa.colour_grid(pattern), np.float32(4.0 * black), m, lut, BILINEAR_RB, BILINEAR_G, out)

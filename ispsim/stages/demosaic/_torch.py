@@ -8,11 +8,8 @@ from . import BILINEAR_G, BILINEAR_RB, MALVAR_COL, MALVAR_DIAG, MALVAR_G, MALVAR
 
 
 def _masks(grid, h, w, like):
-    yy = np.arange(h)[:, None] % 2
-    xx = np.arange(w)[None, :] % 2
-    colour = grid[yy, xx]
-    m = np.stack([colour == c for c in range(3)]).astype(np.float64)
-    return torch.as_tensor(m, dtype=like.dtype, device=like.device)
+    cell = torch.as_tensor(np.stack([grid == c for c in range(3)]), dtype=like.dtype, device=like.device)
+    return cell.repeat(1, (h + 1) // 2, (w + 1) // 2)[:, :h, :w]
 
 
 def bilinear(raw, grid):
@@ -37,10 +34,8 @@ def malvar2004(raw, grid):
     g_rb, row, col, diag = F.conv2d(pad, k).unbind(1)
     v = x[:, 0]
     m = _masks(grid, h, w, raw)
-    yy = np.arange(h)[:, None] % 2
-    xx = np.arange(w)[None, :] % 2
-    row_colour = grid[yy, (xx + 1) % 2]  # at a green site: the other colour of its row
-    red_row = torch.as_tensor(row_colour == 0, device=raw.device)
+    # At a green site, the other colour of its row decides R along the row or the column.
+    red_row = _masks(grid[:, ::-1].copy(), h, w, raw)[0].bool()
     is_g = m[1].bool()
     # R: measured at R, diagonal at B, along row/column at G depending on the row's colour.
     red = torch.where(m[0].bool(), v, torch.where(m[2].bool(), diag, torch.where(red_row, row, col)))
