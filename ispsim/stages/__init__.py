@@ -3,14 +3,14 @@
 The backend follows the type of the input array; nothing here imports torch.
 """
 
-from . import cfa, color, demosaic, jpeg, levels, noise, quantize, tone, white_balance
+from . import cfa, color, degrade, demosaic, jpeg, levels, noise, quantize, tone, white_balance
 
 STAGES = {
     m.SPEC.name: m.SPEC
-    for m in (levels, cfa, demosaic, white_balance, color, tone, noise, quantize, jpeg)
+    for m in (levels, cfa, demosaic, white_balance, color, tone, noise, quantize, jpeg, degrade)
 }
 
-__all__ = ["STAGES", "cfa", "color", "demosaic", "jpeg", "levels", "noise", "quantize", "tone", "white_balance"]
+__all__ = ["STAGES", "cfa", "color", "degrade", "demosaic", "jpeg", "levels", "noise", "quantize", "tone", "white_balance"]
 
 
 def _pairs():

@@ -1,0 +1,196 @@
+"""Dataset recipes: a typed, validated TOML schema.
+
+A recipe names a scene source, the camera(s) and their ISP settings (ranges drawn per sample), the
+degradations of its style, sizes (``quick`` / ``full`` / any name), splits, counts and a seed. An
+unknown key, a bad range or a missing field is an error naming the file, the field and what was
+expected. A sample is a pure function of (recipe, seed, split, index).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from .._toml import read_toml, take
+from ..cameras import resolve_name
+from ..errors import ConfigError
+from ..pipeline.config import PipelineConfig
+from ..stages.cfa import PATTERNS
+
+STYLES = ("nus", "rvd", "rddm")
+SOURCES = ("synthetic", "skimage", "raw_folder", "nus_folder", "srgb_folder")
+SPLITS = ("train", "val", "test")
+
+
+def _range(value, where, *, lo=None, hi=None, integer=False):
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise ConfigError(f"{where}: expected [low, high], got {value!r}")
+    a, b = value
+    if a > b or (lo is not None and a < lo) or (hi is not None and b > hi):
+        bounds = f" within [{lo}, {hi}]" if lo is not None or hi is not None else ""
+        raise ConfigError(f"{where}: expected low <= high{bounds}, got {value!r}")
+    return (int(a), int(b)) if integer else (float(a), float(b))
+
+
+@dataclass(frozen=True)
+class Scenes:
+    source: str = "synthetic"
+    path: str = ""
+    cct_range: tuple[float, float] = (2800.0, 7500.0)
+    exposure_range: tuple[float, float] = (0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class Size:
+    height: int
+    width: int
+    counts: dict  # split -> samples per camera
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """RDDM-style: Real-ESRGAN-like detail degradation (no sRGB noise) and sensor noise."""
+
+    blur_kernel: int = 21
+    blur_sigma: tuple[float, float] = (0.2, 3.0)
+    resize: tuple[float, float] = (0.15, 1.5)
+    jpeg_quality: tuple[int, int] = (30, 95)
+    second_order: float = 0.5
+    iso: tuple[float, float] = (100.0, 3200.0)
+    bayer: tuple[str, ...] = PATTERNS
+
+
+@dataclass(frozen=True)
+class Motion:
+    """RVD-style: clip length, camera motion per frame, a moving object, ISP drift over the clip."""
+
+    frames: int = 7
+    pan: float = 3.0
+    zoom: float = 0.01
+    rotate: float = 0.5
+    object_speed: float = 4.0
+    drift: float = 0.15
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    style: str
+    seed: int
+    cameras: tuple[str, ...]
+    scenes: Scenes
+    pipeline: PipelineConfig
+    downsample: int
+    sizes: dict  # name -> Size
+    degradation: Degradation = field(default_factory=Degradation)
+    motion: Motion = field(default_factory=Motion)
+    description: str = ""
+    text: str = ""  # the TOML as written, stored beside the data
+    path: str = ""
+
+    def size(self, name: str) -> Size:
+        if name not in self.sizes:
+            raise ConfigError(f"{self.path}: no size {name!r}; the recipe has {', '.join(self.sizes)}")
+        return self.sizes[name]
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+
+def _dataclass_from(cls, table, where, converters):
+    allowed = {f.name: (int, float, str, list, bool) for f in fields(cls)}
+    take(table, allowed, where)
+    values = {}
+    for key, value in table.items():
+        conv = converters.get(key)
+        values[key] = conv(value, f"{where}.{key}") if conv else value
+    for key, value in values.items():
+        default = next(f.default for f in fields(cls) if f.name == key)
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}.{key}: expected a number, got {value!r}")
+    return cls(**values)
+
+
+def parse_recipe(text: str, path: str | Path = "<recipe>") -> Recipe:
+    import tomllib
+
+    where = str(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{where}: not valid TOML: {e}") from None
+    take(data, {"dataset": dict, "scenes": dict, "isp": dict, "degradation": dict, "motion": dict, "sizes": dict},
+         where, required=("dataset", "isp", "sizes"))
+    d = take(data["dataset"], {"name": str, "style": str, "seed": int, "description": str}, f"{where}: [dataset]",
+             required=("name", "style", "seed"))
+    if d["style"] not in STYLES:
+        raise ConfigError(f"{where}: [dataset].style: expected one of {', '.join(STYLES)}, got {d['style']!r}")
+    scenes = _dataclass_from(Scenes, data.get("scenes", {}), f"{where}: [scenes]", {
+        "cct_range": lambda v, w: _range(v, w, lo=1667, hi=25000),
+        "exposure_range": lambda v, w: _range(v, w, lo=0.0),
+    })
+    if scenes.source not in SOURCES:
+        raise ConfigError(f"{where}: [scenes].source: expected one of {', '.join(SOURCES)}, got {scenes.source!r}")
+    if scenes.source.endswith("_folder") and not scenes.path:
+        raise ConfigError(f"{where}: [scenes].path: the {scenes.source} source needs a folder")
+    isp = take(data["isp"], {"cameras": list, "downsample": int, "pipeline": dict}, f"{where}: [isp]", required=("cameras",))
+    if not isp["cameras"]:
+        raise ConfigError(f"{where}: [isp].cameras: name at least one camera")
+    try:
+        cameras = tuple(resolve_name(c) for c in isp["cameras"])
+    except ConfigError as e:
+        raise ConfigError(f"{where}: [isp].cameras: {e}") from None
+    pipeline = PipelineConfig.from_dict(isp.get("pipeline", {}), f"{where}: [isp.pipeline]")
+    downsample = isp.get("downsample", 1)
+    if downsample not in (1, 2, 4, 8):
+        raise ConfigError(f"{where}: [isp].downsample: expected 1, 2, 4 or 8, got {downsample}")
+    degradation = _dataclass_from(Degradation, data.get("degradation", {}), f"{where}: [degradation]", {
+        "blur_sigma": lambda v, w: _range(v, w, lo=0.0),
+        "resize": lambda v, w: _range(v, w, lo=0.05, hi=4.0),
+        "jpeg_quality": lambda v, w: _range(v, w, lo=1, hi=100, integer=True),
+        "iso": lambda v, w: _range(v, w, lo=1.0),
+        "bayer": lambda v, w: tuple(_pattern(p, w) for p in v),
+    })
+    if degradation.blur_kernel % 2 == 0 or degradation.blur_kernel < 3:
+        raise ConfigError(f"{where}: [degradation].blur_kernel: expected an odd size >= 3, got {degradation.blur_kernel}")
+    if not 0 <= degradation.second_order <= 1:
+        raise ConfigError(f"{where}: [degradation].second_order: expected a probability, got {degradation.second_order}")
+    motion = _dataclass_from(Motion, data.get("motion", {}), f"{where}: [motion]", {})
+    if motion.frames < 2:
+        raise ConfigError(f"{where}: [motion].frames: a clip needs at least 2 frames, got {motion.frames}")
+    sizes = {}
+    for name, table in data["sizes"].items():
+        w = f"{where}: [sizes.{name}]"
+        t = take(table, {"height": int, "width": int, "train": int, "val": int, "test": int}, w,
+                 required=("height", "width", "train", "val", "test"))
+        if t["height"] % 16 or t["width"] % 16 or t["height"] < 32 or t["width"] < 32:
+            raise ConfigError(f"{w}: height and width must be multiples of 16 and >= 32, got {t['height']}x{t['width']}")
+        if min(t[s] for s in SPLITS) < 0:
+            raise ConfigError(f"{w}: sample counts must be >= 0")
+        sizes[name] = Size(t["height"], t["width"], {s: t[s] for s in SPLITS})
+    if not sizes:
+        raise ConfigError(f"{where}: [sizes]: define at least one size, e.g. [sizes.quick]")
+    return Recipe(d["name"], d["style"], d["seed"], cameras, scenes, pipeline, downsample, sizes, degradation, motion,
+                  d.get("description", ""), text, where)
+
+
+def _pattern(p, where):
+    if p not in PATTERNS:
+        raise ConfigError(f"{where}: expected Bayer orders from {', '.join(PATTERNS)}, got {p!r}")
+    return p
+
+
+RECIPE_DIR = Path(__file__).parent / "recipes"  # a link to the top-level datasets/ folder
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A recipe file, or the name of a shipped one (``nus``, ``rvd``, ``rddm``)."""
+    p = Path(name_or_path)
+    if not p.suffix and not p.exists():
+        shipped = sorted(x.stem for x in RECIPE_DIR.glob("*.toml")) if RECIPE_DIR.is_dir() else []
+        if str(name_or_path) not in shipped:
+            raise ConfigError(f"recipe {name_or_path!r}: no such file; shipped recipes: {', '.join(shipped) or 'none found'}")
+        p = RECIPE_DIR / f"{name_or_path}.toml"
+    read_toml(p)  # the clear file-level errors
+    return parse_recipe(p.read_text(), p)
