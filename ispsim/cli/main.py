@@ -212,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("-o", "--output", required=True, help="raw.dng or raw.npy")
     u.add_argument("--record", help="JSON record of the render to invert exactly; without it, a blind inverse")
     u.set_defaults(func=cmd_unprocess)
+
+    from .dataset import add_parser
+
+    add_parser(sub)
     return ap
 
 

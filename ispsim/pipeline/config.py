@@ -68,7 +68,11 @@ class PipelineConfig:
         allowed = {f.name: (int, float, str, bool, list) for f in fields(cls)}
         take(data, allowed, where)
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ConfigError as e:  # name the file and table, not just the field
+            msg = str(e)
+            raise ConfigError(f"{where}.{msg[len('pipeline.'):]}" if msg.startswith("pipeline.") else f"{where}: {msg}") from None
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "PipelineConfig":

@@ -1,0 +1,101 @@
+"""PyTorch readers of dataset stores: training patches, whole test images, clips.
+
+Reading is lazy (one Zarr chunk per sample), so a ``DataLoader`` with workers scales; each item is
+a dict of float32 tensors. A :class:`ReferenceSampler` adds the stored-pixel ``mask`` at load
+time, drawn from a generator seeded by (seed, sample, patch) so an epoch is repeatable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import ConfigError
+from .sampling import ReferenceSampler
+from .store import DatasetStore
+
+
+class _StoreDataset(Dataset):
+    def __init__(self, store, split, fields, camera):
+        self.store = store if isinstance(store, DatasetStore) else DatasetStore(store)
+        if split not in self.store.counts or self.store.counts[split] == 0:
+            raise ConfigError(f"{self.store.path}: no split {split!r} in this store")
+        self.split = split
+        self.fields = tuple(fields or self.store.fields)
+        unknown = set(self.fields) - set(self.store.fields)
+        if unknown:
+            raise ConfigError(f"{self.store.path}: no fields {sorted(unknown)}; it has {sorted(self.store.fields)}")
+        self.samples = [i for i in self.store.done_indices(split)
+                        if camera is None or self.store.params(split, i)["camera"] == camera]
+        self._arrays = {}
+
+    def _array(self, name):
+        if name not in self._arrays:  # opened lazily: each DataLoader worker opens its own
+            self._arrays[name] = self.store.array(self.split, name)
+        return self._arrays[name]
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_arrays"] = {}
+        return state
+
+
+class PatchDataset(_StoreDataset):
+    """Overlapping ``patch`` x ``patch`` crops (stride ``stride``) of image-style stores."""
+
+    def __init__(self, store, split="train", *, patch=128, stride=None, fields=None, camera=None,
+                 reference: ReferenceSampler | None = None, seed: int = 0):
+        super().__init__(store, split, fields, camera)
+        h, w = self.store.size.height, self.store.size.width
+        if self.store.recipe.style == "rvd":
+            raise ConfigError("PatchDataset reads image stores; use ClipDataset for rvd")
+        patch_h, patch_w = (h, w) if patch is None else (min(patch, h), min(patch, w))
+        stride = stride or max(1, min(patch_h, patch_w) // 2)
+        ys = list(range(0, h - patch_h + 1, stride)) or [0]
+        xs = list(range(0, w - patch_w + 1, stride)) or [0]
+        self.patch = (patch_h, patch_w)
+        self.items = [(i, y, x) for i in self.samples for y in ys for x in xs]
+        self.reference, self.seed = reference, seed
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, k):
+        i, y, x = self.items[k]
+        ph, pw = self.patch
+        out = {name: torch.from_numpy(np.ascontiguousarray(self._array(name)[i, :, y:y + ph, x:x + pw]))
+               for name in self.fields}
+        out["index"] = torch.tensor([i, y, x])
+        if self.reference is not None:
+            rng = np.random.default_rng([self.seed, i, y, x])
+            out["mask"] = torch.from_numpy(self.reference.mask(ph, pw, rng)[None].astype(np.float32))
+        return out
+
+
+class ImageDataset(PatchDataset):
+    """Whole images (for testing)."""
+
+    def __init__(self, store, split="test", *, fields=None, camera=None, reference=None, seed=0):
+        super().__init__(store, split, patch=None, fields=fields, camera=camera, reference=reference, seed=seed)
+
+
+class ClipDataset(_StoreDataset):
+    """RVD-style clips: ``raw (T, 4, H/2, W/2)``, ``srgb (T, 3, H, W)``, ``flow (T, 2, H, W)``.
+
+    Frame 0 is the metadata frame: its (sRGB, RAW) pair is the reference for the rest.
+    """
+
+    def __init__(self, store, split="test", *, fields=None, camera=None):
+        super().__init__(store, split, fields, camera)
+        if self.store.recipe.style != "rvd":
+            raise ConfigError(f"{self.store.path}: ClipDataset reads rvd stores, this one is {self.store.recipe.style}")
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, k):
+        i = self.samples[k]
+        out = {name: torch.from_numpy(self._array(name)[i]) for name in self.fields}
+        out["index"] = torch.tensor(i)
+        return out
