@@ -38,8 +38,14 @@ def _open(path: str) -> DatasetStore:
     return DatasetStore(path)
 
 
-def build_sample(path: str, split: str, index: int):
-    """Build one sample into the store at ``path``: the unit of work of every executor."""
+def build_sample(path: str, split: str, index: int, one_thread: bool = False):
+    """Build one sample into the store at ``path``: the unit of work of every executor.
+
+    ``one_thread``: in worker processes, one kernel thread each (Numba's setting is per calling
+    thread, and Dask runs tasks on its own threads, so it is set here).
+    """
+    if one_thread:
+        _single_thread_kernels()
     store = _open(path)
     try:
         arrays, params = make_sample(store.recipe, store.size_name, split, index)
@@ -57,6 +63,23 @@ def _single_thread_kernels():
     numba.set_num_threads(1)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
+
+
+def _pool_context():
+    """fork where it is safe (workers start at once, imports shared), else spawn.
+
+    Forking is unsafe once Numba's OpenMP/TBB threads run in this process, and needs POSIX.
+    """
+    import multiprocessing as mp
+
+    try:
+        from numba.np.ufunc import parallel
+
+        threads_running = parallel._is_initialized
+    except (ImportError, AttributeError):
+        threads_running = True
+    methods = mp.get_all_start_methods()
+    return mp.get_context("fork" if "fork" in methods and not threads_running else "spawn")
 
 
 def build(recipe: Recipe, out: str | Path, size: str = "quick", *, workers: int = 1, dask: str | None = None,
@@ -88,11 +111,10 @@ def build(recipe: Recipe, out: str | Path, size: str = "quick", *, workers: int 
     if dask:
         _build_dask(path, todo, dask, workers, collect)
     elif workers > 1:
-        import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_single_thread_kernels) as ex:
-            futures = [ex.submit(build_sample, path, s, i) for s, i in todo]
+        with ProcessPoolExecutor(workers, mp_context=_pool_context()) as ex:
+            futures = [ex.submit(build_sample, path, s, i, True) for s, i in todo]
             for f in as_completed(futures):
                 collect(f.result())
     else:
@@ -113,8 +135,8 @@ def _build_dask(path, todo, address, workers, collect):
     else:
         cluster, client = None, Client(address)
     try:
-        client.run(_single_thread_kernels)
-        futures = client.map(build_sample, [path] * len(todo), [s for s, _ in todo], [i for _, i in todo], pure=False)
+        n = len(todo)
+        futures = client.map(build_sample, [path] * n, [s for s, _ in todo], [i for _, i in todo], [True] * n, pure=False)
         for f in as_completed(futures):
             collect(f.result())
     finally:
