@@ -12,4 +12,4 @@ def test_perf_benchmark_runs_and_prints_ratios(capsys):
 
 def test_unknown_benchmark(capsys):
     assert main(["perf", "nope"]) == 2
-    assert "valid: isp_render" in capsys.readouterr().err
+    assert "valid: dataset_build, isp_render" in capsys.readouterr().err
