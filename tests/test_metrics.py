@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+from skimage.metrics import peak_signal_noise_ratio as sk_psnr
+from skimage.metrics import structural_similarity as sk_ssim
+
+from ispsim.bench.metrics import peak_signal_noise_ratio, structural_similarity
+from ispsim.errors import ShapeError
+from ispsim.scenes import demo_scene
+
+
+def pairs(rng):
+    a = rng.random((3, 40, 56))
+    yield a, np.clip(a + rng.normal(0, 0.05, a.shape), 0, 1)
+    real = np.clip(demo_scene("sony", height=64, width=96).rgb, 0, 1).astype(np.float64)
+    yield real, np.clip(real * 0.9 + 0.02, 0, 1)
+
+
+def test_psnr_matches_scikit_image(rng):
+    for a, b in pairs(rng):
+        assert peak_signal_noise_ratio(a, b) == pytest.approx(sk_psnr(a, b, data_range=1.0), abs=1e-4)
+    assert peak_signal_noise_ratio(a, a) == float("inf")
+
+
+def test_ssim_matches_scikit_image(rng):
+    for a, b in pairs(rng):
+        ref = sk_ssim(a, b, data_range=1.0, channel_axis=0, gaussian_weights=True, sigma=1.5,
+                      use_sample_covariance=False)
+        assert structural_similarity(a, b) == pytest.approx(ref, abs=1e-4)
+    assert structural_similarity(a, a) == pytest.approx(1.0)
+
+
+def test_metric_inputs_are_checked():
+    with pytest.raises(ShapeError, match="differ in shape"):
+        peak_signal_noise_ratio(np.zeros((3, 8, 8)), np.zeros((3, 8, 9)))
+    with pytest.raises(ShapeError, match="at least 11 px"):
+        structural_similarity(np.zeros((3, 8, 8)), np.zeros((3, 8, 8)))
