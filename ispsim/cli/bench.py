@@ -1,7 +1,9 @@
-"""``bench``: run ispsim's benchmarks.
+"""``bench``: leaderboards of every method, and speed benchmarks.
 
-    bench perf                 list the speed benchmarks
-    bench perf NAME [ARGS...]  run one; it prints throughputs and ratios measured in the same run
+    bench list                                  methods, tracks, flags, checkpoints
+    bench run --methods all --suite quick       run, cache and write reports/<suite>/
+    bench report --suite quick                  rebuild the report from results.csv
+    bench perf [NAME [ARGS...]]                 speed benchmarks (ratios measured in the same run)
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from pathlib import Path
 
 PERF_PREFIX = "perf_"
 
@@ -37,15 +40,93 @@ def cmd_perf(args) -> int:
     return importlib.import_module(f"ispsim.bench.{PERF_PREFIX}{args.name}").main(args.args)
 
 
+def cmd_list(args) -> int:
+    from ..methods import list_methods
+
+    for info in list_methods():
+        flags = [f for f, on in (("trainable", info.trainable), ("upper bound", info.upper_bound)) if on]
+        print(f"{info.name:16s} tracks: {', '.join(info.tracks):12s} reference: {info.needs_reference:8s} "
+              f"{'[' + ', '.join(flags) + '] ' if flags else ''}{info.summary}")
+    return 0
+
+
+def _lpips(args):
+    if args.no_lpips:
+        return None, "LPIPS: not computed (--no-lpips)"
+    from ..bench.lpips import load_lpips
+
+    return load_lpips()
+
+
+def cmd_run(args) -> int:
+    import pandas as pd
+
+    from ..bench.report import write_report
+    from ..bench.runner import Runner, resolve_methods
+    from ..bench.suite import load_suite
+
+    suite = load_suite(args.suite)
+    out = Path(args.out or Path("reports") / suite.name)
+    model, note = _lpips(args)
+    runner = Runner(suite, out, data_dir=args.data_dir, progress=not args.quiet, lpips=model)
+    rows = runner.run(resolve_methods(args.methods), args.datasets.split(",") if args.datasets else None)
+    if not rows:
+        print("bench: nothing to run (no method supports the suite's tracks)", file=sys.stderr)
+        return 1
+    path = write_report(out, pd.DataFrame(rows), suite.name, suite.profile, suite.bootstrap, note)
+    print(path.read_text().split("\n## ")[1].split("\n### ", 2)[1] if "### " in path.read_text() else "")
+    print(f"wrote {path}, {out / 'results.csv'}, {out / 'index.html'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    import pandas as pd
+
+    from ..bench.report import write_report
+    from ..bench.suite import load_suite
+
+    suite = load_suite(args.suite)
+    out = Path(args.out or Path("reports") / suite.name)
+    csv = out / "results.csv"
+    if not csv.exists():
+        print(f"bench: {csv} not found; run `bench run --suite {args.suite}` first", file=sys.stderr)
+        return 2
+    df = pd.read_csv(csv)
+    df["lpips"] = df["lpips"].astype(object).where(df["lpips"].notna(), None)
+    note = "" if df["lpips"].notna().any() else "LPIPS: no weights"
+    print(f"wrote {write_report(out, df, suite.name, suite.profile, suite.bootstrap, note)}")
+    return 0
+
+
 def main(argv=None) -> int:
+    from ..errors import ConfigError, InputFileError, ShapeError
+
     ap = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="methods with tracks and capability flags").set_defaults(func=cmd_list)
+    r = sub.add_parser("run", help="run methods on a suite and write the leaderboard")
+    r.add_argument("--methods", default="all", help="all, or a comma-separated list")
+    r.add_argument("--suite", default="quick", help="quick, cpu, paper or a suite TOML")
+    r.add_argument("--datasets", help="only these recipes of the suite (comma-separated)")
+    r.add_argument("--out", help="report folder (default reports/<suite>)")
+    r.add_argument("--data-dir", help="where datasets are built (default $ISPSIM_DATA or ~/.cache/ispsim/data)")
+    r.add_argument("--no-lpips", action="store_true")
+    r.add_argument("--quiet", "-q", action="store_true")
+    r.set_defaults(func=cmd_run)
+    rp = sub.add_parser("report", help="rebuild a report from its results.csv")
+    rp.add_argument("--suite", default="quick")
+    rp.add_argument("--out")
+    rp.set_defaults(func=cmd_report)
     p = sub.add_parser("perf", help="speed benchmarks (ratios against references measured in the same run)")
     p.add_argument("name", nargs="?")
     p.add_argument("args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_perf)
     args = ap.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ConfigError, InputFileError, ShapeError) as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

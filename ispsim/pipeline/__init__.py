@@ -165,6 +165,14 @@ class Pipeline:
         gains = self.camera.calibration.gains_for_xy(color.cct_to_xy(_draw(cct, gen)))
         return self._record(gains, "as_shot", gen, seed)
 
+    def profile_record(self) -> Record:
+        """The camera's default rendering: as-shot white balance for the look's illuminant, the
+        look's tone settings (the mid-point of any configured range); nothing random."""
+        mid = lambda v: (v[0] + v[1]) / 2 if isinstance(v, tuple) else v  # noqa: E731
+        cfg = replace(self.config, **{k: mid(getattr(self.config, k)) for k in ("cct", "exposure", "tone_curve", "local_tone")})
+        pipe = Pipeline(self.camera, cfg)
+        return pipe._record(pipe._gains_for_illuminant(None), "as_shot", None, None)
+
     def unprocess(self, srgb, record: Record | None = None, *, rng=None, mosaic: bool = True):
         """sRGB ``(3, H, W)`` -> (normalised RAW, Record): mosaic ``(1, H, W)`` or camera RGB ``(3, H, W)``.
 

@@ -1,0 +1,157 @@
+"""Leaderboards: ``leaderboard.md``, ``results.csv``, figures and an ``index.html`` that shows them."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+
+METRIC_NOTES = (
+    "PSNR: per image on normalised float RAW (camera RGB), data_range = 1, ground truth not clipped; "
+    "the mean over images. SSIM: Gaussian window 11 (sigma 1.5), K1 = 0.01, K2 = 0.03, data_range = 1, "
+    "mean over channels. LPIPS (AlexNet, v0.1) on both images rendered to sRGB with the sample's own record. "
+    "Brackets: 95% bootstrap interval of the mean. s/MP: wall seconds of reconstruct per megapixel; "
+    "peak MB: Python-heap peak during reconstruct (tracemalloc); bytes: reference bytes the camera stores per image."
+)
+
+
+def bootstrap_ci(values, n: int, seed: int = 0) -> tuple[float, float]:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if len(v) < 2 or n <= 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), (n, len(v)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def summarise(df, bootstrap: int, seed: int = 0):
+    """One row per (track, dataset, camera or 'all', method)."""
+    import pandas as pd
+
+    out = []
+    for (track, dataset), group in df.groupby(["track", "dataset"], sort=False):
+        for camera, sub in [("all", group)] + list(group.groupby("camera", sort=True)):
+            for method, m in sub.groupby("method", sort=False):
+                lo, hi = bootstrap_ci(m["psnr"], bootstrap, seed)
+                lp = m["lpips"].dropna()
+                out.append({"track": track, "dataset": dataset, "camera": camera, "method": method,
+                            "upper_bound": bool(m["upper_bound"].iloc[0]), "n": len(m),
+                            "psnr": float(np.mean(m["psnr"])), "psnr_lo": lo, "psnr_hi": hi,
+                            "ssim": float(m["ssim"].mean()), "lpips": float(lp.mean()) if len(lp) else None,
+                            "sec_per_mp": float(m["sec_per_mp"].mean()), "peak_mb": float(m["peak_mb"].max()),
+                            "ref_bytes": float(m["ref_bytes"].mean())})
+    return pd.DataFrame(out)
+
+
+def _table(rows, lpips_note: str) -> list[list[str]]:
+    head = ["method", "PSNR (dB)", "95% interval", "SSIM", "LPIPS", "s/MP", "peak MB", "bytes/img", "n"]
+    body = [head]
+    for _, r in rows.sort_values(["upper_bound", "psnr"], ascending=[True, False]).iterrows():
+        name = r["method"] + (" (upper bound)" if r["upper_bound"] else "")
+        lp = f"{r['lpips']:.4f}" if r["lpips"] is not None and np.isfinite(r["lpips"]) else lpips_note
+        ci = f"[{r['psnr_lo']:.2f}, {r['psnr_hi']:.2f}]" if np.isfinite(r["psnr_lo"]) else "-"
+        body.append([name, f"{r['psnr']:.2f}", ci, f"{r['ssim']:.4f}", lp, f"{r['sec_per_mp']:.3f}",
+                     f"{r['peak_mb']:.1f}", f"{r['ref_bytes']:.0f}", str(r["n"])])
+    return body
+
+
+def _markdown(table) -> str:
+    lines = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in table[1:]]
+    return "\n".join(lines)
+
+
+def _html_table(table) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table[1:])
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def figures(df, summary, out: Path, cache: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    for dataset, group in summary[summary.camera == "all"].groupby("dataset", sort=False):
+        slug = dataset.replace("/", "_")
+        for x, label, logx in (("ref_bytes", "reference bytes per image", False), ("sec_per_mp", "seconds per megapixel", True)):
+            fig, ax = plt.subplots(figsize=(5.5, 3.8))
+            for _, r in group.iterrows():
+                err = [[r["psnr"] - r["psnr_lo"]], [r["psnr_hi"] - r["psnr"]]] if np.isfinite(r["psnr_lo"]) else None
+                ax.errorbar([max(r[x], 1e-6) if logx else r[x]], [r["psnr"]], yerr=err, fmt="o", capsize=3, label=r["method"])
+            if logx:
+                ax.set_xscale("log")
+            ax.set_xlabel(label)
+            ax.set_ylabel("PSNR (dB)")
+            ax.set_title(f"{dataset}: PSNR vs {label.split()[0]}")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+            name = f"{slug}_psnr_vs_{'bytes' if x == 'ref_bytes' else 'time'}.png"
+            fig.tight_layout()
+            fig.savefig(out / name, dpi=110)
+            plt.close(fig)
+            made.append(name)
+        sub = df[df.dataset == dataset]
+        dhash = sub["dataset_hash"].iloc[0]
+        methods = list(group.sort_values("psnr", ascending=False)["method"])
+        indices = sorted({int(p.stem.rsplit("-", 1)[1]) for p in (cache / "maps").glob(f"srgb-{dhash}-*.npy")})
+        if not indices:
+            continue
+        maps = {(m, i): cache / "maps" / f"{m}-{dhash}-{i}.npy" for m in methods for i in indices}
+        vmax = max((float(np.percentile(np.load(p), 99)) for p in maps.values() if p.exists()), default=1.0) or 1.0
+        fig, axes = plt.subplots(len(indices), len(methods) + 1, figsize=(2.2 * (len(methods) + 1), 1.7 * len(indices)),
+                                 squeeze=False)
+        for r, i in enumerate(indices):
+            axes[r, 0].imshow(np.load(cache / "maps" / f"srgb-{dhash}-{i}.npy").astype(np.float32).transpose(1, 2, 0))
+            axes[r, 0].set_title(f"sRGB #{i}", fontsize=7)
+            for c, m in enumerate(methods, start=1):
+                if maps[m, i].exists():
+                    im = axes[r, c].imshow(np.load(maps[m, i]).astype(np.float32), cmap="magma", vmin=0, vmax=vmax)
+                    psnr = sub[(sub.method == m) & (sub["index"] == i)]["psnr"]
+                    axes[r, c].set_title(f"{m} {float(psnr.iloc[0]):.1f} dB" if len(psnr) else m, fontsize=7)
+        for ax in axes.ravel():
+            ax.axis("off")
+        fig.colorbar(im, ax=axes, shrink=0.6, label="|RAW error|")
+        name = f"{slug}_error_maps.png"
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        made.append(name)
+    return made
+
+
+def write_report(out: Path, df, suite_name: str, profile: str, bootstrap: int, lpips_note: str) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "results.csv", index=False, float_format="%.6g")
+    summary = summarise(df, bootstrap)
+    figs = figures(df, summary, out, out / "cache")
+    md = [f"# Leaderboard: suite `{suite_name}` (profile `{profile}`, ispsim {__version__})", "", METRIC_NOTES, ""]
+    if lpips_note:
+        md += [f"{lpips_note}", ""]
+    body_html = []
+    for (track, dataset), group in summary.groupby(["track", "dataset"], sort=False):
+        md += [f"## {track} track: {dataset}", ""]
+        body_html.append(f"<h2>{html.escape(track)} track: {html.escape(dataset)}</h2>")
+        for camera, rows in group.groupby("camera", sort=False):
+            table = _table(rows, "no weights" if lpips_note.startswith("LPIPS: no weights") else "not computed")
+            md += [f"### {'all cameras' if camera == 'all' else camera}", "", _markdown(table), ""]
+            body_html.append(f"<h3>{html.escape('all cameras' if camera == 'all' else camera)}</h3>{_html_table(table)}")
+        slug = dataset.replace("/", "_")
+        shown = [f for f in figs if f.startswith(slug)]
+        md += [f"![{f}]({f})" for f in shown] + [""]
+        body_html += [f'<img src="{f}" alt="{f}">' for f in shown]
+    (out / "leaderboard.md").write_text("\n".join(md))
+    style = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}" \
+            "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{max-width:100%;margin:6px 0}"
+    (out / "index.html").write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>ispsim {suite_name}</title><style>{style}</style></head>"
+        f"<body><h1>Leaderboard: {html.escape(suite_name)}</h1><p>{html.escape(METRIC_NOTES)}</p>"
+        f"<p>{html.escape(lpips_note)}</p>{''.join(body_html)}"
+        "<p><a href='results.csv'>results.csv</a> (one row per image)</p></body></html>")
+    return out / "leaderboard.md"

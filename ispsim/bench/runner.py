@@ -1,0 +1,164 @@
+"""``bench run``: every method on every dataset of its tracks; results cached and resumable.
+
+Per image the runner builds the method's reference (the sampler's mask over the ground truth, the
+true record for the oracle, nothing for blind methods), times ``reconstruct``, measures peak
+memory, and scores the output against the ground truth. Rows go to a JSON-lines cache keyed by
+(method settings + checkpoint, dataset hash); a rerun skips what is there, so an interrupted run
+resumes and a changed method reruns alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets.build import build
+from ..datasets.recipe import load_recipe
+from ..datasets.sampling import ReferenceSampler
+from ..datasets.store import DatasetStore
+from ..methods import REGISTRY, Reference, create_method
+from ..pipeline import Pipeline, Record
+from .metrics import peak_signal_noise_ratio, structural_similarity
+from .suite import Suite, SuiteDataset
+
+RAW_BYTES, SRGB_BYTES = 2, 1  # a stored RAW value is 16-bit, an sRGB value 8-bit
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("ISPSIM_DATA", Path.home() / ".cache" / "ispsim" / "data"))
+
+
+def dataset_hash(recipe, ds: SuiteDataset) -> str:
+    blob = f"{recipe.text}|{ds.size}|{ds.split}|{ds.reference}|{ds.rate}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def make_reference(method, arrays, params, ds: SuiteDataset, seed: int, index: int) -> Reference:
+    need = method.info.needs_reference
+    if need == "record":
+        record = Record.from_dict(params["record"])
+        return Reference("record", nbytes=len(record.to_json().encode()), record=record)
+    if need == "sampled":
+        h, w = arrays["raw"].shape[-2:]
+        sampler = ReferenceSampler(ds.reference, ds.rate)
+        mask = sampler.mask(h, w, np.random.default_rng([seed, index]))
+        nbytes = int(mask.sum()) * 3 * (RAW_BYTES + SRGB_BYTES) + (0 if ds.reference == "uniform" else int(mask.sum()) * 4)
+        return Reference("sampled", nbytes=nbytes, srgb=arrays["srgb"], raw=arrays["raw"], mask=mask)
+    return Reference("none")
+
+
+def _thumb(a: np.ndarray, width: int = 192) -> np.ndarray:
+    step = max(1, a.shape[-1] // width)
+    return a[..., ::step, ::step]
+
+
+class Runner:
+    def __init__(self, suite: Suite, out: Path, *, data_dir: Path | None = None, progress: bool = True, lpips=None):
+        self.suite, self.out = suite, Path(out)
+        self.data_dir = Path(data_dir) if data_dir else default_data_dir()
+        self.progress = progress
+        self.cache = self.out / "cache"
+        self.lpips = lpips
+
+    def store_for(self, ds: SuiteDataset) -> DatasetStore:
+        recipe = load_recipe(ds.recipe)
+        path = self.data_dir / f"{recipe.name}-{recipe.digest()}-{ds.size}"
+        report = build(recipe, path, ds.size, progress=self.progress)
+        if report.failed:
+            print(f"bench: {len(report.failed)} samples of {ds.key} failed to build; they are left out", file=sys.stderr)
+        return DatasetStore(path)
+
+    def run(self, methods: list[str], datasets: list[str] | None = None) -> list[dict]:
+        from tqdm import tqdm
+
+        rows = []
+        for ds in self.suite.datasets:
+            if datasets and ds.key.split("/")[0] not in datasets:
+                continue
+            store = self.store_for(ds)
+            dhash = dataset_hash(store.recipe, ds)
+            indices = store.done_indices(ds.split)
+            for name in methods:
+                method = create_method(name, self.suite.profile)
+                if ds.track not in method.info.tracks:
+                    continue
+                if method.info.trainable:
+                    method.fit(store, progress=self.progress)
+                cache = self.cache / f"{name}-{method.settings_digest()}-{dhash}.jsonl"
+                done = {}
+                if cache.exists():
+                    for line in cache.read_text().splitlines():
+                        row = json.loads(line)
+                        done[row["index"]] = row
+                todo = [i for i in indices if i not in done]
+                bar = tqdm(total=len(indices), initial=len(indices) - len(todo), desc=f"{name} on {ds.key}",
+                           unit="img", disable=not self.progress, file=sys.stderr)
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                with open(cache, "a") as f:
+                    for i in todo:
+                        row = self.evaluate(method, store, ds, i, dhash)
+                        f.write(json.dumps(row) + "\n")
+                        f.flush()
+                        done[i] = row
+                        bar.update(1)
+                bar.close()
+                rows += [done[i] for i in indices]
+        return rows
+
+    def evaluate(self, method, store: DatasetStore, ds: SuiteDataset, index: int, dhash: str) -> dict:
+        arrays = store.read_sample(ds.split, index)
+        params = store.params(ds.split, index)
+        reference = make_reference(method, arrays, params, ds, self.suite.seed, index)
+        inputs = {"srgb": arrays["srgb"], "camera": params["camera"]}
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        out = np.asarray(method.reconstruct(inputs, reference), dtype=np.float32)
+        seconds = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        gt = arrays["raw"]
+        h, w = gt.shape[-2:]
+        row = {
+            "method": method.info.name, "dataset": ds.key, "track": ds.track, "camera": params["camera"],
+            "index": index, "psnr": peak_signal_noise_ratio(gt, out), "ssim": structural_similarity(gt, out),
+            "lpips": None, "seconds": seconds, "sec_per_mp": seconds / (h * w / 1e6), "peak_mb": peak / 1e6,
+            "ref_bytes": reference.nbytes, "upper_bound": method.info.upper_bound, "profile": method.profile,
+            "settings": method.settings_digest(), "dataset_hash": dhash,
+        }
+        record = Record.from_dict(params["record"])
+        if self.lpips is not None:
+            import torch
+
+            a = torch.from_numpy(Pipeline.finish(gt, record))[None]
+            b = torch.from_numpy(Pipeline.finish(np.clip(out, 0, None), record))[None]
+            with torch.no_grad():
+                row["lpips"] = float(self.lpips(a, b)[0])
+        if index in self.error_map_indices(store, ds):
+            maps = self.cache / "maps"
+            maps.mkdir(parents=True, exist_ok=True)
+            err = np.abs(out - gt).mean(axis=0)
+            np.save(maps / f"{method.info.name}-{dhash}-{index}.npy", _thumb(err).astype(np.float16))
+            np.save(maps / f"srgb-{dhash}-{index}.npy", _thumb(arrays["srgb"]).astype(np.float16))
+        return row
+
+    def error_map_indices(self, store, ds) -> set:
+        return set(store.done_indices(ds.split)[: self.suite.error_maps])
+
+
+def resolve_methods(spec: str) -> list[str]:
+    if spec == "all":
+        return list(REGISTRY)
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--methods: unknown {', '.join(unknown)}; registered: {', '.join(REGISTRY)}")
+    return names

@@ -1,0 +1,39 @@
+"""Methods: the interface, the registry and the methods themselves.
+
+``create_method(name, profile)`` builds one with its settings profile from ``methods/<name>.toml``;
+``list_methods()`` lists what is registered, with tracks and capability flags.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import ConfigError
+from .base import PROFILES, TRACKS, Method, MethodInfo, Reference, load_settings
+
+# name -> "module:Class"; modules import lazily so that heavy methods cost nothing until used.
+REGISTRY = {
+    "blind-unprocess": "ispsim.methods.baselines:BlindUnprocess",
+    "global-fit": "ispsim.methods.baselines:GlobalFit",
+    "sam-rbf": "ispsim.methods.baselines:SamRBF",
+    "oracle": "ispsim.methods.baselines:Oracle",
+}
+
+
+def method_class(name: str) -> type[Method]:
+    if name not in REGISTRY:
+        raise ConfigError(f"method {name!r}: unknown; registered methods: {', '.join(REGISTRY)}")
+    module, cls = REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def create_method(name: str, profile: str = "quick") -> Method:
+    cls = method_class(name)
+    return cls(load_settings(name, profile, cls.defaults), profile)
+
+
+def list_methods() -> list[MethodInfo]:
+    return [method_class(n).info for n in REGISTRY]
+
+
+__all__ = ["PROFILES", "REGISTRY", "TRACKS", "Method", "MethodInfo", "Reference", "create_method", "list_methods"]

@@ -1,0 +1,147 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from ispsim.bench.report import bootstrap_ci
+from ispsim.bench.suite import load_suite
+from ispsim.cli.bench import main
+from ispsim.errors import ConfigError
+from ispsim.methods import create_method, list_methods
+from ispsim.methods.base import load_settings
+from ispsim.methods.baselines import GlobalFit
+
+RECIPE = """
+[dataset]
+name = "tiny"
+style = "nus"
+seed = 3
+
+[scenes]
+source = "synthetic"
+exposure_range = [0.2, 0.6]
+
+[isp]
+cameras = ["sony", "olympus"]
+
+[isp.pipeline]
+local_tone = [0.2, 0.4]
+
+[sizes.quick]
+height = 64
+width = 96
+train = 0
+val = 0
+test = 2
+"""
+
+
+@pytest.fixture
+def suite(tmp_path):
+    (tmp_path / "tiny.toml").write_text(RECIPE)
+    path = tmp_path / "suite.toml"
+    path.write_text(f"""
+[suite]
+name = "tiny"
+profile = "quick"
+error_maps = 2
+
+[[datasets]]
+recipe = "{tmp_path / 'tiny.toml'}"
+size = "quick"
+track = "image"
+""")
+    return path
+
+
+def run(tmp_path, suite, *extra):
+    return main(["run", "--suite", str(suite), "--out", str(tmp_path / "report"), "--data-dir", str(tmp_path / "data"),
+                 "-q", *extra])
+
+
+def test_run_writes_the_report_and_caches(tmp_path, suite, monkeypatch, capsys):
+    assert run(tmp_path, suite) == 0
+    out = tmp_path / "report"
+    for name in ("leaderboard.md", "results.csv", "index.html", "tiny_quick_test_error_maps.png",
+                 "tiny_quick_test_psnr_vs_bytes.png", "tiny_quick_test_psnr_vs_time.png"):
+        assert (out / name).is_file(), name
+    df = pd.read_csv(out / "results.csv")
+    assert len(df) == 4 * 4 and set(df.method) == {"blind-unprocess", "global-fit", "sam-rbf", "oracle"}
+    assert (df[df.method == "blind-unprocess"].ref_bytes == 0).all()
+    # 1/64 uniform sampling of 64 x 96: 96 pixels x 3 channels x (2 + 1) bytes, positions implied.
+    assert (df[df.method == "sam-rbf"].ref_bytes == 96 * 9).all()
+    md = (out / "leaderboard.md").read_text()
+    assert "oracle (upper bound)" in md and "### sony_slt_a57" in md and "95% interval" in md
+    # A second run reads the cache: no method is called again.
+    monkeypatch.setattr(GlobalFit, "reconstruct", lambda *a: (_ for _ in ()).throw(AssertionError("recomputed")))
+    assert run(tmp_path, suite) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), df)
+    assert main(["report", "--suite", str(suite), "--out", str(out)]) == 0
+
+
+def test_interrupted_run_resumes(tmp_path, suite, monkeypatch):
+    calls = []
+    real = GlobalFit.reconstruct
+
+    def flaky(self, inputs, reference):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, inputs, reference)
+
+    monkeypatch.setattr(GlobalFit, "reconstruct", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, suite, "--methods", "global-fit")
+    monkeypatch.setattr(GlobalFit, "reconstruct", real)
+    counted = []
+    monkeypatch.setattr(GlobalFit, "reconstruct", lambda self, i, r: counted.append(1) or real(self, i, r))
+    assert run(tmp_path, suite, "--methods", "global-fit") == 0
+    assert len(counted) == 2  # only the two images not done before the interruption
+    assert len(pd.read_csv(tmp_path / "report" / "results.csv")) == 4
+
+
+def test_lpips_column_says_no_weights(tmp_path, suite):
+    assert run(tmp_path, suite, "--methods", "blind-unprocess", "--no-lpips") == 0
+    md = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert "| not computed |" in md and "LPIPS: not computed (--no-lpips)" in md
+
+
+def test_baselines_order_on_the_quick_suite(tmp_path):
+    """sam-rbf > global-fit > blind-unprocess per camera; the oracle leads over all cameras."""
+    assert main(["run", "--suite", "quick", "--out", str(tmp_path / "r"), "--data-dir", str(tmp_path / "d"), "-q"]) == 0
+    df = pd.read_csv(tmp_path / "r" / "results.csv")
+    means = df.pivot_table(index="camera", columns="method", values="psnr")
+    assert (means["sam-rbf"] > means["global-fit"]).all()
+    assert (means["global-fit"] > means["blind-unprocess"]).all()
+    overall = df.groupby("method").psnr.mean()
+    assert overall["oracle"] > overall["sam-rbf"]
+
+
+def test_registry_settings_and_errors(tmp_path):
+    names = [m.name for m in list_methods()]
+    assert names == ["blind-unprocess", "global-fit", "sam-rbf", "oracle"]
+    assert create_method("sam-rbf", "cpu").settings["tile"] == 96
+    assert create_method("sam-rbf", "quick").settings_digest() != create_method("sam-rbf", "cpu").settings_digest()
+    with pytest.raises(ConfigError, match="unknown; registered methods"):
+        create_method("cam")
+    with pytest.raises(ConfigError, match="quick, cpu, paper"):
+        load_settings("sam-rbf", "huge", {})
+    assert main(["run", "--methods", "nope", "--suite", "quick"]) == 2
+    with pytest.raises(ConfigError, match="shipped suites"):
+        load_suite("nonexistent")
+
+
+def test_global_fit_recovers_a_known_mapping(rng):
+    s = rng.random((2000, 3))
+    curve = lambda x: x**2.2  # noqa: E731
+    m = np.array([[1.5, -0.3, -0.2], [-0.2, 1.4, -0.2], [0.0, -0.4, 1.4]])
+    r = curve(s) @ m.T
+    v, m_fit = GlobalFit({"knots": 32, "iterations": 20, "smoothness": 1e-8}).fit_curves(s, r)
+    knots = np.linspace(0, 1, 32)
+    t = np.stack([np.interp(s[:, c], knots, v[c]) for c in range(3)], axis=1)
+    assert np.abs(t @ m_fit.T - r).max() < 5e-3
+
+
+def test_bootstrap_interval_covers_the_mean(rng):
+    v = rng.normal(40, 2, 200)
+    lo, hi = bootstrap_ci(v, 2000, 0)
+    assert lo < v.mean() < hi and hi - lo == pytest.approx(2 * 1.96 * 2 / np.sqrt(200), rel=0.2)
