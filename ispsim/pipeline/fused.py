@@ -15,27 +15,15 @@ import numpy as np
 
 from ..stages import cfa
 from ..stages.demosaic import BILINEAR_G, BILINEAR_RB
+from ..stages.demosaic._numba import bilinear_at
 
 LUT_SIZE = 65536
 
 
 @nb.njit(cache=True, inline="always")
 def _border_sum(dn, grid, y, x, c, k):
-    """4x the bilinear estimate of colour ``c`` at (y, x) using only pixels inside the image."""
-    h, w = dn.shape
-    num = 0.0
-    den = 0.0
-    for dy in range(-1, 2):
-        yy = y + dy
-        if yy < 0 or yy >= h:
-            continue
-        for dx in range(-1, 2):
-            xx = x + dx
-            if xx < 0 or xx >= w or grid[yy & 1, xx & 1] != c:
-                continue
-            num += k[dy + 1, dx + 1] * dn[yy, xx]
-            den += k[dy + 1, dx + 1]
-    return np.float32(4.0 * num / den)
+    """4x the bilinear estimate of colour ``c`` at (y, x), as the demosaic stage computes it."""
+    return np.float32(4.0 * bilinear_at(dn, grid, y, x, c, k))
 
 
 @nb.njit(cache=True, inline="always")

@@ -11,6 +11,25 @@ def _as_stack(raw):
     return flat
 
 
+@nb.njit(cache=True, inline="always")
+def bilinear_at(img, grid, y, x, c, k):
+    """Normalised convolution of colour ``c`` at (y, x) of a 2-D mosaic: only pixels inside count."""
+    h, w = img.shape
+    num = 0.0
+    den = 0.0
+    for dy in range(-1, 2):
+        yy = y + dy
+        if yy < 0 or yy >= h:
+            continue
+        for dx in range(-1, 2):
+            xx = x + dx
+            if xx < 0 or xx >= w or grid[yy & 1, xx & 1] != c:
+                continue
+            num += k[dy + 1, dx + 1] * img[yy, xx]
+            den += k[dy + 1, dx + 1]
+    return num / den
+
+
 @nb.njit(parallel=True, cache=True)
 def _bilinear(img, grid, k_rb, k_g):
     n, h, w = img.shape
@@ -20,23 +39,7 @@ def _bilinear(img, grid, k_rb, k_g):
         y = r % h
         for x in range(w):
             for c in range(3):
-                k = k_g if c == 1 else k_rb
-                num = 0.0
-                den = 0.0
-                for dy in range(-1, 2):
-                    yy = y + dy
-                    if yy < 0 or yy >= h:
-                        continue
-                    for dx in range(-1, 2):
-                        xx = x + dx
-                        if xx < 0 or xx >= w:
-                            continue
-                        if grid[yy & 1, xx & 1] != c:
-                            continue
-                        wgt = k[dy + 1, dx + 1]
-                        num += wgt * img[b, yy, xx]
-                        den += wgt
-                out[b, c, y, x] = num / den
+                out[b, c, y, x] = bilinear_at(img[b], grid, y, x, c, k_g if c == 1 else k_rb)
     return out
 
 
