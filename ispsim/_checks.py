@@ -36,7 +36,8 @@ def check_image(x, name: str, *, channels: int | tuple[int, ...] | None = None, 
         raise ShapeError(
             f"{name}: a Bayer mosaic needs even height and width, got {tuple(x.shape[-2:])}"
         )
-    if not x.dtype.is_floating_point if is_torch(x) else not np.issubdtype(x.dtype, np.floating):
+    floating = x.dtype.is_floating_point if is_torch(x) else np.issubdtype(x.dtype, np.floating)
+    if not floating:
         raise ShapeError(f"{name}: expected a floating-point array, got dtype {x.dtype}")
     return x
 

@@ -154,7 +154,9 @@ class Runner:
 
 def resolve_methods(spec: str) -> list[str]:
     if spec == "all":
-        return list(REGISTRY)
+        from ..methods import method_class
+
+        return [n for n in REGISTRY if not method_class(n).info.experimental]
     names = [s.strip() for s in spec.split(",") if s.strip()]
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:

@@ -44,7 +44,8 @@ def cmd_list(args) -> int:
     from ..methods import list_methods
 
     for info in list_methods():
-        flags = [f for f, on in (("trainable", info.trainable), ("upper bound", info.upper_bound)) if on]
+        flags = [f for f, on in (("trainable", info.trainable), ("upper bound", info.upper_bound),
+                                 ("experimental: not in --methods all", info.experimental)) if on]
         print(f"{info.name:16s} tracks: {', '.join(info.tracks):12s} reference: {info.needs_reference:8s} "
               f"{'[' + ', '.join(flags) + '] ' if flags else ''}{info.summary}")
     return 0

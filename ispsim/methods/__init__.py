@@ -17,6 +17,7 @@ REGISTRY = {
     "global-fit": "ispsim.methods.baselines:GlobalFit",
     "sam-rbf": "ispsim.methods.baselines:SamRBF",
     "oracle": "ispsim.methods.baselines:Oracle",
+    "inf": "ispsim.methods.inf:INF",
 }
 
 
@@ -36,4 +37,5 @@ def list_methods() -> list[MethodInfo]:
     return [method_class(n).info for n in REGISTRY]
 
 
-__all__ = ["PROFILES", "REGISTRY", "TRACKS", "Method", "MethodInfo", "Reference", "create_method", "list_methods"]
+__all__ = ["PROFILES", "REGISTRY", "TRACKS", "Method", "MethodInfo", "Reference", "create_method", "list_methods",
+           "method_class"]

@@ -57,6 +57,7 @@ class MethodInfo:
     trainable: bool = False
     needs_reference: str = "none"  # the reference source it uses
     upper_bound: bool = False  # knows what no real method can (oracle)
+    experimental: bool = False  # not yet validated against its paper: run only when named
     paper: str = ""
 
 

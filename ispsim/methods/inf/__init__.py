@@ -1,0 +1,5 @@
+"""INF: implicit neural functions for RAW reconstruction (Li et al., CVPR 2023)."""
+
+from .method import INF
+
+__all__ = ["INF"]
