@@ -257,3 +257,13 @@ def test_clip_reader_and_cli(tmp_path, capsys):
     from PIL import Image
 
     assert Image.open(tmp_path / "sheet.png").size[0] > 4 * 96
+
+
+def test_mosaic_patches_keep_the_bayer_phase(tmp_path):
+    out = tmp_path / "rddm"
+    build(load_recipe("rddm"), out, "quick", progress=False)
+    ds = PatchDataset(out, "train", patch=33, stride=7)
+    assert ds.patch == (32, 32)
+    assert all(y % 2 == 0 and x % 2 == 0 for _, y, x in ds.items)
+    item = ds[3]
+    assert item["lq_raw"].shape == (1, 32, 32) and item["linear"].shape == (3, 32, 32)

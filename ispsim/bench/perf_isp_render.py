@@ -127,6 +127,8 @@ def main(argv=None):
     for name, (best, med) in results.items():
         print(f"{name:30s} {best:8.4f} {med:9.4f} {mp / best:8.1f} {best / base:14.2f}x")
     t = results
+    print(f"# memcpy of {nbytes / 1e6:.0f} MB (mosaic in + image out): "
+          f"{nbytes / t['memcpy (same bytes)'][0] / 1e9:.1f} GB/s")
     print("# ratios: numba/rawpy = {:.1f}x (target >= 5), numba/numpy = {:.1f}x (target >= 3), "
           "numba time / memcpy time = {:.1f} (target <= 10)".format(
               t["rawpy postprocess (LINEAR)"][0] / base, t["numpy/scipy chain"][0] / base,

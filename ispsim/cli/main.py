@@ -92,13 +92,15 @@ def cmd_render(args) -> int:
         raise InputFileError("no input files found")
     single = len(files) == 1
     failures: list[tuple[Path, str]] = []
+    buffers: dict[tuple, np.ndarray] = {}  # one output buffer per image size, reused across the batch
     t0 = time.perf_counter()
     for src in tqdm(files, desc="render", unit="img", disable=single or args.quiet, file=sys.stderr):
         try:
             raw = read_raw(src, black=args.black, white=args.white, cfa=args.cfa, defaults=pipe.camera.sensor)
             p = pipe.with_sensor(cfa=raw.cfa, black=raw.black, white=raw.white)
             if bits == 8:
-                img, record = p.render_to_uint8(raw.dn, args.seed, gains=raw.gains)
+                buf = buffers.setdefault(raw.dn.shape, np.empty((3,) + raw.dn.shape, np.uint8))
+                img, record = p.render_to_uint8(raw.dn, args.seed, gains=raw.gains, out=buf)
             else:
                 from ..stages import levels
 

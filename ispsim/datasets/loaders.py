@@ -52,6 +52,9 @@ class PatchDataset(_StoreDataset):
             raise ConfigError("PatchDataset reads image stores; use ClipDataset for rvd")
         patch_h, patch_w = (h, w) if patch is None else (min(patch, h), min(patch, w))
         stride = stride or max(1, min(patch_h, patch_w) // 2)
+        if any(self.store.fields[f][0] == 1 for f in self.fields):
+            # Crops of a Bayer mosaic start on even rows and columns so its CFA order holds.
+            patch_h, patch_w, stride = patch_h // 2 * 2, patch_w // 2 * 2, max(2, stride // 2 * 2)
         ys = list(range(0, h - patch_h + 1, stride)) or [0]
         xs = list(range(0, w - patch_w + 1, stride)) or [0]
         self.patch = (patch_h, patch_w)
