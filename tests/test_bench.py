@@ -145,3 +145,33 @@ def test_bootstrap_interval_covers_the_mean(rng):
     v = rng.normal(40, 2, 200)
     lo, hi = bootstrap_ci(v, 2000, 0)
     assert lo < v.mean() < hi and hi - lo == pytest.approx(2 * 1.96 * 2 / np.sqrt(200), rel=0.2)
+
+
+def test_video_track_fits_on_the_first_frame(tmp_path):
+    from pathlib import Path
+
+    from ispsim.datasets.recipe import load_recipe
+
+    text = Path(load_recipe("rvd").path).read_text().replace("train = 3", "train = 0").replace("val = 1", "val = 0")
+    (tmp_path / "clips.toml").write_text(text)
+    suite = tmp_path / "video.toml"
+    suite.write_text(f"""
+[suite]
+name = "video"
+profile = "quick"
+
+[[datasets]]
+recipe = "{tmp_path / 'clips.toml'}"
+size = "quick"
+track = "video"
+""")
+    assert run(tmp_path, suite) == 0
+    df = pd.read_csv(tmp_path / "report" / "results.csv")
+    assert set(df.method) == {"global-fit", "sam-rbf"}  # the methods with a video track
+    import json
+
+    frames = [json.loads(v) for v in df.psnr_frames]
+    assert all(len(f) == 4 for f in frames)  # frames 2..5 of 5
+    assert np.allclose(df.psnr, [np.mean(f) for f in frames], atol=1e-3)  # the CSV keeps 6 digits
+    assert (df.ref_bytes == 4 * 32 * 48 * 2).all()  # the first frame's packed RAW, 16-bit
+    assert (tmp_path / "report" / "clips_quick_test_psnr_vs_frame.png").is_file()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,22 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
             plt.close(fig)
             made.append(name)
         sub = df[df.dataset == dataset]
+        if "psnr_frames" in sub and sub["psnr_frames"].notna().any():
+            fig, ax = plt.subplots(figsize=(5.5, 3.8))
+            for method, m in sub.groupby("method", sort=False):
+                curves = np.array([json.loads(v) for v in m["psnr_frames"]])
+                ax.plot(np.arange(2, curves.shape[1] + 2), curves.mean(axis=0), marker="o", label=method)
+            ax.set_xticks(np.arange(2, curves.shape[1] + 2))
+            ax.set_xlabel("frame (1 = the reference frame)")
+            ax.set_ylabel("PSNR (dB), mean over clips")
+            ax.set_title(f"{dataset}: quality along the clip")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+            name = f"{slug}_psnr_vs_frame.png"
+            fig.tight_layout()
+            fig.savefig(out / name, dpi=110)
+            plt.close(fig)
+            made.append(name)
         dhash = sub["dataset_hash"].iloc[0]
         methods = list(group.sort_values("psnr", ascending=False)["method"])
         indices = sorted({int(p.stem.rsplit("-", 1)[1]) for p in (cache / "maps").glob(f"srgb-{dhash}-*.npy")})

@@ -113,6 +113,8 @@ class Runner:
         return rows
 
     def evaluate(self, method, store: DatasetStore, ds: SuiteDataset, index: int, dhash: str) -> dict:
+        if ds.track == "video":
+            return self.evaluate_clip(method, store, ds, index, dhash)
         arrays = store.read_sample(ds.split, index)
         params = store.params(ds.split, index)
         reference = make_reference(method, arrays, params, ds, self.suite.seed, index)
@@ -147,6 +149,40 @@ class Runner:
             np.save(maps / f"{method.info.name}-{dhash}-{index}.npy", _thumb(err).astype(np.float16))
             np.save(maps / f"srgb-{dhash}-{index}.npy", _thumb(arrays["srgb"]).astype(np.float16))
         return row
+
+    def evaluate_clip(self, method, store: DatasetStore, ds: SuiteDataset, index: int, dhash: str) -> dict:
+        """RVD protocol: the first frame's RAW is the reference; metrics on frames 2..N, per clip."""
+        from ..stages import cfa, demosaic
+
+        arrays = store.read_sample(ds.split, index)
+        params = store.params(ds.split, index)
+        pattern = params["records"][0]["cfa"]
+        frames, packed = arrays["srgb"], arrays["raw"]
+        first_raw = demosaic.demosaic(cfa.unpack(packed[0], pattern), pattern)
+        reference = Reference("first_frame", nbytes=int(packed[0].size) * RAW_BYTES, srgb=frames[0], raw=first_raw, frame=0)
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        out = np.asarray(method.reconstruct_video({"srgb": frames, "camera": params["camera"]}, reference), np.float32)
+        seconds = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        pred = cfa.pack(cfa.mosaic(out, pattern), pattern)
+        gt = packed[1:]
+        per_frame = [peak_signal_noise_ratio(g, p) for g, p in zip(gt, pred)]
+        h, w = frames.shape[-2:]
+        if index in self.error_map_indices(store, ds):
+            maps = self.cache / "maps"
+            maps.mkdir(parents=True, exist_ok=True)
+            np.save(maps / f"{method.info.name}-{dhash}-{index}.npy", _thumb(np.abs(pred[-1] - gt[-1]).mean(0)).astype(np.float16))
+            np.save(maps / f"srgb-{dhash}-{index}.npy", _thumb(frames[-1]).astype(np.float16))
+        return {
+            "method": method.info.name, "dataset": ds.key, "track": ds.track, "camera": params["camera"],
+            "index": index, "psnr": float(np.mean(per_frame)),
+            "ssim": float(np.mean([structural_similarity(g, p) for g, p in zip(gt, pred)])), "lpips": None,
+            "seconds": seconds, "sec_per_mp": seconds / (len(gt) * h * w / 1e6), "peak_mb": peak / 1e6,
+            "ref_bytes": reference.nbytes, "upper_bound": method.info.upper_bound, "profile": method.profile,
+            "settings": method.settings_digest(), "dataset_hash": dhash, "psnr_frames": json.dumps(per_frame),
+        }
 
     def error_map_indices(self, store, ds) -> set:
         return set(store.done_indices(ds.split)[: self.suite.error_maps])

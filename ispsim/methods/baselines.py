@@ -41,8 +41,38 @@ def _hat_basis(s: np.ndarray, knots: int) -> np.ndarray:
     return b
 
 
-class GlobalFit(Method):
-    info = MethodInfo("global-fit", ("image",), "global inverse tone curve + 3x3 colour transform (RIR-style)",
+class MappingMethod(Method):
+    """A method that fits an sRGB -> RAW mapping to reference pairs, then applies it.
+
+    Image track: fit on the sampled pixels of the image itself. Video track (RVD's setting): fit
+    on the first frame, whose RAW the camera stored, and apply to every later frame.
+    """
+
+    video_rate = 1 / 16  # first-frame pixels used for the fit (uniform grid)
+
+    def fit_mapping(self, reference: Reference, shape: tuple[int, int]):
+        raise NotImplementedError
+
+    def apply_mapping(self, state, srgb: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def reconstruct(self, inputs, reference: Reference):
+        srgb = np.asarray(inputs["srgb"])
+        return self.apply_mapping(self.fit_mapping(reference, srgb.shape[-2:]), srgb)
+
+    def reconstruct_video(self, inputs, reference: Reference) -> np.ndarray:
+        """Frames ``(T, 3, H, W)`` -> camera RGB of frames 1..T-1, from the first frame's pair."""
+        from ..datasets.sampling import ReferenceSampler
+
+        frames = np.asarray(inputs["srgb"])
+        mask = ReferenceSampler("uniform", self.video_rate).mask(*frames.shape[-2:])
+        pairs = Reference("sampled", srgb=reference.srgb, raw=reference.raw, mask=mask)
+        state = self.fit_mapping(pairs, frames.shape[-2:])
+        return np.stack([self.apply_mapping(state, f) for f in frames[1:]])
+
+
+class GlobalFit(MappingMethod):
+    info = MethodInfo("global-fit", ("image", "video"), "global inverse tone curve + 3x3 colour transform (RIR-style)",
                       needs_reference="sampled", paper="Nguyen & Brown, CVPR 2016 (RIR)")
     defaults = {"knots": 16, "iterations": 10, "smoothness": 1e-4}
 
@@ -65,43 +95,54 @@ class GlobalFit(Method):
         m = np.linalg.lstsq(t, r, rcond=None)[0].T
         return v, m
 
-    def reconstruct(self, inputs, reference: Reference):
+    def fit_mapping(self, reference, shape):
         _, s, r = reference.samples()
-        v, m = self.fit_curves(s.astype(np.float64), r.astype(np.float64))
-        srgb = inputs["srgb"].astype(np.float64)
+        return self.fit_curves(s.astype(np.float64), r.astype(np.float64))
+
+    def apply_mapping(self, state, srgb):
+        v, m = state
         knots = np.linspace(0, 1, v.shape[1])
-        t = np.stack([np.interp(srgb[c], knots, v[c]) for c in range(3)])
+        t = np.stack([np.interp(srgb[c].astype(np.float64), knots, v[c]) for c in range(3)])
         return np.einsum("ic,chw->ihw", m, t).astype(np.float32)
 
 
-class SamRBF(Method):
-    info = MethodInfo("sam-rbf", ("image",), "tiled RBF interpolation over (y, x, sRGB), linear kernel (SAM)",
+class SamRBF(MappingMethod):
+    info = MethodInfo("sam-rbf", ("image", "video"), "tiled RBF interpolation over (y, x, sRGB), linear kernel (SAM)",
                       needs_reference="sampled", paper="Punnappurath & Brown, WACV 2021 (SAM)")
     defaults = {"tile": 64, "position_weight": 0.25, "smoothing": 1e-5, "kernel": "linear"}
 
-    def reconstruct(self, inputs, reference: Reference):
+    def fit_mapping(self, reference, shape):
+        """One RBF interpolant per tile, fitted on the samples of its 3x3 neighbourhood of tiles."""
         from scipy.interpolate import RBFInterpolator
 
-        srgb = inputs["srgb"].astype(np.float64)
-        _, h, w = srgb.shape
+        h, w = shape
         yx, s, r = reference.samples()
         tile = int(self.settings["tile"])
         scale = self.settings["position_weight"] / max(h, w)
-        feats = np.concatenate([yx * scale, s], axis=1)
+        feats = np.concatenate([yx * scale, s.astype(np.float64)], axis=1)
         ty, tx = yx[:, 0] // tile, yx[:, 1] // tile
-        out = np.empty((3, h, w))
-        yy, xx = np.mgrid[0:h, 0:w]
+        interpolants = {}
         for y0 in range(0, h, tile):
             for x0 in range(0, w, tile):
                 near = (np.abs(ty - y0 // tile) <= 1) & (np.abs(tx - x0 // tile) <= 1)
                 if near.sum() < 8:  # too few samples to interpolate: use all of them
                     near = np.ones(len(yx), bool)
-                rbf = RBFInterpolator(feats[near], r[near], kernel=self.settings["kernel"],
-                                      smoothing=self.settings["smoothing"], degree=1)
-                sl = (slice(y0, y0 + tile), slice(x0, x0 + tile))
-                q = np.concatenate([np.stack([yy[sl].ravel(), xx[sl].ravel()], 1) * scale,
-                                    srgb[(slice(None),) + sl].reshape(3, -1).T], axis=1)
-                out[(slice(None),) + sl] = rbf(q).T.reshape((3,) + yy[sl].shape)
+                interpolants[y0, x0] = RBFInterpolator(feats[near], r[near].astype(np.float64),
+                                                       kernel=self.settings["kernel"],
+                                                       smoothing=self.settings["smoothing"], degree=1)
+        return tile, scale, interpolants
+
+    def apply_mapping(self, state, srgb):
+        tile, scale, interpolants = state
+        srgb = srgb.astype(np.float64)
+        _, h, w = srgb.shape
+        out = np.empty((3, h, w))
+        yy, xx = np.mgrid[0:h, 0:w]
+        for (y0, x0), rbf in interpolants.items():
+            sl = (slice(y0, y0 + tile), slice(x0, x0 + tile))
+            q = np.concatenate([np.stack([yy[sl].ravel(), xx[sl].ravel()], 1) * scale,
+                                srgb[(slice(None),) + sl].reshape(3, -1).T], axis=1)
+            out[(slice(None),) + sl] = rbf(q).T.reshape((3,) + yy[sl].shape)
         return out.astype(np.float32)
 
 
