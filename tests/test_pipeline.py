@@ -161,3 +161,8 @@ def test_malvar_pipeline_and_gamma_oetf():
     back, _ = pipe.unprocess(srgb, record)
     assert psnr(raw, back) > 50  # Malvar's interpolation is not exactly the bilinear one, but remosaic is
     assert replace(record, demosaic="bilinear") != record
+
+
+def test_a_two_dimensional_mosaic_gets_a_shape_error():
+    with pytest.raises(ShapeError, match=r"expected shape \(\*, C, H, W\), got \(8, 8\)"):
+        Pipeline("sony").render(np.zeros((8, 8), np.float32), 0)

@@ -108,7 +108,7 @@ class Pipeline:
         a file's metadata; used when the config's white balance is ``as_shot``.
         """
         gen, seed = as_generator(rng)
-        check_image(raw, "render(raw)", channels=(1, 3), even=raw.shape[-3] == 1)
+        check_image(raw, "render(raw)", channels=(1, 3), even=getattr(raw, "ndim", 0) >= 3 and raw.shape[-3] == 1)
         if raw.ndim != 3:
             raise ShapeError(f"render(raw): expected one image (C, H, W), got {tuple(raw.shape)}; loop over a batch")
         check_finite(raw, "render(raw)")
