@@ -72,6 +72,20 @@ def _html_table(table) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _save_plot(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> str:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
 def figures(df, summary, out: Path, cache: Path) -> list[str]:
     import matplotlib
 
@@ -88,16 +102,8 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
                 ax.errorbar([max(r[x], 1e-6) if logx else r[x]], [r["psnr"]], yerr=err, fmt="o", capsize=3, label=r["method"])
             if logx:
                 ax.set_xscale("log")
-            ax.set_xlabel(label)
-            ax.set_ylabel("PSNR (dB)")
-            ax.set_title(f"{dataset}: PSNR vs {label.split()[0]}")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
-            name = f"{slug}_psnr_vs_{'bytes' if x == 'ref_bytes' else 'time'}.png"
-            fig.tight_layout()
-            fig.savefig(out / name, dpi=110)
-            plt.close(fig)
-            made.append(name)
+            made.append(_save_plot(fig, ax, out / f"{slug}_psnr_vs_{'bytes' if x == 'ref_bytes' else 'time'}.png",
+                                   label, "PSNR (dB)", f"{dataset}: PSNR vs {label.split()[0]}"))
         sub = df[df.dataset == dataset]
         if "psnr_frames" in sub and sub["psnr_frames"].notna().any():
             fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -105,16 +111,8 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
                 curves = np.array([json.loads(v) for v in m["psnr_frames"]])
                 ax.plot(np.arange(2, curves.shape[1] + 2), curves.mean(axis=0), marker="o", label=method)
             ax.set_xticks(np.arange(2, curves.shape[1] + 2))
-            ax.set_xlabel("frame (1 = the reference frame)")
-            ax.set_ylabel("PSNR (dB), mean over clips")
-            ax.set_title(f"{dataset}: quality along the clip")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
-            name = f"{slug}_psnr_vs_frame.png"
-            fig.tight_layout()
-            fig.savefig(out / name, dpi=110)
-            plt.close(fig)
-            made.append(name)
+            made.append(_save_plot(fig, ax, out / f"{slug}_psnr_vs_frame.png", "frame (1 = the reference frame)",
+                                   "PSNR (dB), mean over clips", f"{dataset}: quality along the clip"))
         dhash = sub["dataset_hash"].iloc[0]
         methods = list(group.sort_values("psnr", ascending=False)["method"])
         indices = sorted({int(p.stem.rsplit("-", 1)[1]) for p in (cache / "maps").glob(f"srgb-{dhash}-*.npy")})
