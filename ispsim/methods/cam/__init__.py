@@ -1,0 +1,1 @@
+"""CAM: content-aware metadata for sRGB-to-RAW de-rendering (Nam et al., CVPR 2022)."""

@@ -1,0 +1,100 @@
+import torch
+
+from ispsim.methods.cam.model import Reconstructor, Sampler, superpixel_loss, superpixel_max_pool
+from ispsim.methods.cam.train import fine_tune, masked_l1, meta_gradients, random_mask, train_step
+from ispsim.methods.nn import UNet
+
+SMALL = dict(widths=(4, 8), bottleneck=8)
+
+
+def batch(seed=0, b=2, h=32, w=48):
+    g = torch.Generator().manual_seed(seed)
+    srgb = torch.rand(b, 3, h, w, generator=g)
+    raw = srgb**2.2 * torch.tensor([0.5, 1.0, 0.7]).view(1, 3, 1, 1)
+    return srgb, raw
+
+
+def test_one_pixel_per_cell_at_the_configured_rate():
+    torch.manual_seed(0)
+    sampler = Sampler(**SMALL, cell=8)
+    srgb, raw = batch()
+    mask, q = sampler(srgb, raw)
+    assert q.shape == (2, 9, 32, 48) and torch.allclose(q.sum(1), torch.ones(2, 32, 48))
+    per_cell = mask.detach().reshape(2, 4, 8, 6, 8).sum(dim=(2, 4))
+    assert torch.equal(per_cell, torch.ones(2, 4, 6))
+    assert mask.detach().mean().item() == 1 / 64
+
+
+def test_gradients_reach_the_sampler_through_the_straight_through_estimator():
+    torch.manual_seed(0)
+    sampler, recon = Sampler(**SMALL), Reconstructor(**SMALL)
+    srgb, raw = batch()
+    mask, _ = sampler(srgb, raw)
+    torch.nn.functional.l1_loss(recon(srgb, raw, mask), raw).backward()
+    grads = [p.grad for p in sampler.parameters() if p.grad is not None]
+    assert grads and sum(float(g.abs().sum()) for g in grads) > 0
+    # The estimator passes gradient only where a pixel was chosen.
+    score = torch.rand(1, 1, 16, 16, requires_grad=True)
+    hard = superpixel_max_pool(score, 8)
+    hard.sum().backward()
+    assert torch.equal(score.grad, hard.detach())
+
+
+def test_superpixel_loss_is_zero_for_a_flat_image_and_differentiable():
+    q = torch.zeros(1, 9, 16, 16)
+    q[:, 4] = 1.0  # every pixel belongs to its own cell
+    srgb = torch.full((1, 3, 16, 16), 0.3)
+    raw = torch.full((1, 3, 16, 16), 0.1)
+    loss = superpixel_loss(q, srgb, raw, 8)
+    # Colour reconstructs exactly; xy is each cell's centroid, off by the in-cell spread.
+    expected_xy = (10 / 8) ** 2 * (torch.arange(8.0) - 3.5).pow(2).mean()
+    assert torch.allclose(loss, expected_xy, rtol=1e-5)
+    logits = torch.randn(1, 9, 16, 16, dtype=torch.float64, requires_grad=True)
+    f = lambda l: superpixel_loss(torch.softmax(l, 1), srgb.double(), raw.double(), 8)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (logits,))
+
+
+def test_meta_loss_step_changes_the_reconstructor():
+    torch.manual_seed(0)
+    recon = Reconstructor(**SMALL)
+    srgb, raw = batch()
+    before = [p.detach().clone() for p in recon.parameters()]
+    opt = torch.optim.Adam(recon.parameters(), lr=1e-3)
+    opt.zero_grad()
+    meta_gradients(recon, srgb, raw, random_mask(raw.shape, 1 / 64, torch.Generator().manual_seed(1)))
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in recon.parameters())
+    opt.step()
+    assert any(not torch.equal(a, b.detach()) for a, b in zip(before, recon.parameters()))
+
+
+def test_joint_training_lowers_the_loss():
+    torch.manual_seed(0)
+    sampler, recon = Sampler(**SMALL), Reconstructor(**SMALL)
+    opt = torch.optim.Adam(list(sampler.parameters()) + list(recon.parameters()), lr=1e-2)
+    srgb, raw = batch()
+    losses = [train_step(sampler, recon, opt, srgb, raw, rate=1 / 64, meta_steps=1)["l1"] for _ in range(30)]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_fine_tuning_lowers_the_loss_on_the_stored_samples():
+    torch.manual_seed(0)
+    recon = Reconstructor(**SMALL).eval()
+    srgb, raw = batch(b=1)
+    mask = random_mask(raw.shape, 1 / 64, torch.Generator().manual_seed(2))
+    original = {k: v.clone() for k, v in recon.state_dict().items()}
+    with torch.no_grad():
+        before = masked_l1(recon(srgb, raw, mask), raw, mask)
+    tuned = fine_tune(recon, srgb, raw, mask, steps=10, lr=1e-2)
+    with torch.no_grad():
+        after = masked_l1(tuned(srgb, raw, mask), raw, mask)
+    assert after < before
+    assert all(torch.equal(v, recon.state_dict()[k]) for k, v in original.items())  # a copy was tuned
+
+
+def test_unet_checks_sizes():
+    net = UNet(3, 3, widths=(4, 8), bottleneck=8)
+    assert net(torch.rand(1, 3, 16, 20)).shape == (1, 3, 16, 20)
+    import pytest
+
+    with pytest.raises(ValueError, match="divide by 4"):
+        net(torch.rand(1, 3, 18, 20))
