@@ -118,7 +118,7 @@ def test_baselines_order_on_the_quick_suite(tmp_path):
 
 def test_registry_settings_and_errors(tmp_path):
     names = [m.name for m in list_methods()]
-    assert names == ["blind-unprocess", "global-fit", "sam-rbf", "oracle", "inf"]
+    assert names == ["blind-unprocess", "global-fit", "sam-rbf", "oracle", "inf", "cam", "cam-ft"]
     assert create_method("sam-rbf", "cpu").settings["tile"] == 96
     assert create_method("sam-rbf", "quick").settings_digest() != create_method("sam-rbf", "cpu").settings_digest()
     with pytest.raises(ConfigError, match="unknown; registered methods"):

@@ -45,11 +45,15 @@ def make_reference(method, arrays, params, ds: SuiteDataset, seed: int, index: i
     if need == "record":
         record = Record.from_dict(params["record"])
         return Reference("record", nbytes=len(record.to_json().encode()), record=record)
-    if need == "sampled":
+    if need in ("sampled", "learned"):
         h, w = arrays["raw"].shape[-2:]
-        sampler = ReferenceSampler(ds.reference, ds.rate)
-        mask = sampler.mask(h, w, np.random.default_rng([seed, index]))
-        nbytes = int(mask.sum()) * 3 * (RAW_BYTES + SRGB_BYTES) + (0 if ds.reference == "uniform" else int(mask.sum()) * 4)
+        if need == "learned":  # the method's own sampler runs at capture time; positions are stored
+            mask = method.sample(arrays["srgb"], arrays["raw"], params["camera"])
+            positions = True
+        else:
+            mask = ReferenceSampler(ds.reference, ds.rate).mask(h, w, np.random.default_rng([seed, index]))
+            positions = ds.reference != "uniform"
+        nbytes = int(mask.sum()) * (3 * (RAW_BYTES + SRGB_BYTES) + (4 if positions else 0))
         return Reference("sampled", nbytes=nbytes, srgb=arrays["srgb"], raw=arrays["raw"], mask=mask)
     return Reference("none")
 

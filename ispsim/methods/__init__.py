@@ -18,6 +18,8 @@ REGISTRY = {
     "sam-rbf": "ispsim.methods.baselines:SamRBF",
     "oracle": "ispsim.methods.baselines:Oracle",
     "inf": "ispsim.methods.inf:INF",
+    "cam": "ispsim.methods.cam:CAM",
+    "cam-ft": "ispsim.methods.cam:CAMFineTuned",
 }
 
 

@@ -22,6 +22,8 @@ from ..errors import ConfigError
 TRACKS = ("image", "video", "restoration")
 PROFILES = ("quick", "cpu", "paper")
 SOURCES = ("sampled", "first_frame", "prior_bank", "record", "none")
+# What a method asks the runner for: "sampled" (the suite's sampler), "learned" (its own sampler),
+# "record" (the oracle), "none".
 SETTINGS_DIR = Path(__file__).parent / "settings"  # a link to the top-level methods/ folder
 
 
