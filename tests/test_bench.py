@@ -122,7 +122,7 @@ def test_registry_settings_and_errors(tmp_path):
     assert create_method("sam-rbf", "cpu").settings["tile"] == 96
     assert create_method("sam-rbf", "quick").settings_digest() != create_method("sam-rbf", "cpu").settings_digest()
     with pytest.raises(ConfigError, match="unknown; registered methods"):
-        create_method("cam")
+        create_method("rawmamba")
     with pytest.raises(ConfigError, match="quick, cpu, paper"):
         load_settings("sam-rbf", "huge", {})
     assert main(["run", "--methods", "nope", "--suite", "quick"]) == 2

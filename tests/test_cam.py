@@ -98,3 +98,43 @@ def test_unet_checks_sizes():
 
     with pytest.raises(ValueError, match="divide by 4"):
         net(torch.rand(1, 3, 18, 20))
+
+
+def test_cam_trains_saves_a_checked_checkpoint_and_reconstructs(tmp_path, monkeypatch):
+    import numpy as np
+
+    from ispsim.datasets.build import build
+    from ispsim.datasets.recipe import load_recipe
+    from ispsim.datasets.store import DatasetStore
+    from ispsim.methods import Reference, create_method
+    from ispsim.methods.checkpoints import load_checkpoint
+
+    monkeypatch.setenv("ISPSIM_CACHE", str(tmp_path / "cache"))
+    text = open(load_recipe("nus").path).read().replace('cameras = ["sony", "samsung", "olympus"]', 'cameras = ["olympus"]')
+    (tmp_path / "r.toml").write_text(text)
+    build(load_recipe(tmp_path / "r.toml"), tmp_path / "s", "quick", progress=False)
+    store = DatasetStore(tmp_path / "s")
+    cam = create_method("cam", "quick")
+    cam.settings.update(steps=3)
+    cam.fit(store, progress=False)
+    saved = list((tmp_path / "cache" / "checkpoints").glob("*.pt"))
+    assert len(saved) == 1
+    state, card = load_checkpoint(saved[0])
+    assert card["camera"] == "olympus_e_pl6" and card["settings"]["steps"] == 3 and "sampler" in state
+    a = store.read_sample("test", 0)
+    mask = cam.sample(a["srgb"], a["raw"], "olympus_e_pl6")
+    assert mask.sum() == a["raw"].shape[1] * a["raw"].shape[2] // 64
+    out = cam.reconstruct({"srgb": a["srgb"], "camera": "olympus_e_pl6"},
+                          Reference("sampled", srgb=a["srgb"], raw=a["raw"], mask=mask))
+    assert out.shape == a["raw"].shape and np.isfinite(out).all()
+    again = create_method("cam", "quick")
+    again.settings.update(steps=3)
+    again.fit(store, progress=False)  # loads, does not retrain
+    assert again.checkpoint() == cam.checkpoint()
+    saved[0].write_bytes(saved[0].read_bytes()[:-10] + b"0123456789")
+    import pytest
+
+    from ispsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="does not match its model card"):
+        load_checkpoint(saved[0])
