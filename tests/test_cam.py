@@ -138,3 +138,18 @@ def test_cam_trains_saves_a_checked_checkpoint_and_reconstructs(tmp_path, monkey
 
     with pytest.raises(ConfigError, match="does not match its model card"):
         load_checkpoint(saved[0])
+
+
+def test_bench_train_writes_checkpoints_with_cards(tmp_path):
+    import json
+
+    from ispsim.cli.bench import main
+    from ispsim.datasets.recipe import load_recipe
+
+    text = open(load_recipe("nus").path).read().replace('cameras = ["sony", "samsung", "olympus"]', 'cameras = ["sony"]')
+    (tmp_path / "r.toml").write_text(text)
+    assert main(["train", "cam", "--profile", "quick", "--recipe", str(tmp_path / "r.toml"), "--size", "quick",
+                 "--out", str(tmp_path / "ckpt"), "--data-dir", str(tmp_path / "data"), "-q"]) == 0
+    card = json.loads((tmp_path / "ckpt" / "cam-quick-sony_slt_a57.json").read_text())
+    assert card["command"].startswith("bench train cam --profile quick") and len(card["sha256"]) == 64
+    assert main(["train", "sam-rbf"]) == 2

@@ -3,6 +3,7 @@
     bench list                                  methods, tracks, flags, checkpoints
     bench run --methods all --suite quick       run, cache and write reports/<suite>/
     bench report --suite quick                  rebuild the report from results.csv
+    bench train cam --profile cpu               train per-camera checkpoints with model cards
     bench perf [NAME [ARGS...]]                 speed benchmarks (ratios measured in the same run)
 """
 
@@ -80,6 +81,27 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from ..datasets.build import build
+    from ..datasets.recipe import load_recipe
+    from ..datasets.store import DatasetStore
+    from ..methods import create_method
+    from ..methods.base import SETTINGS_DIR
+    from ..bench.runner import default_data_dir
+
+    method = create_method(args.method, args.profile)
+    if not method.info.trainable:
+        print(f"bench: {args.method} has nothing to train", file=sys.stderr)
+        return 2
+    recipe = load_recipe(args.recipe)
+    path = Path(args.data_dir or default_data_dir()) / f"{recipe.name}-{recipe.digest()}-{args.size}"
+    build(recipe, path, args.size, progress=not args.quiet)
+    out = Path(args.out or SETTINGS_DIR / "checkpoints")
+    method.fit(DatasetStore(path), progress=not args.quiet, save_to=out)
+    print(f"wrote {args.method} checkpoints and model cards to {out}")
+    return 0
+
+
 def cmd_report(args) -> int:
     import pandas as pd
 
@@ -114,6 +136,15 @@ def main(argv=None) -> int:
     r.add_argument("--no-lpips", action="store_true")
     r.add_argument("--quiet", "-q", action="store_true")
     r.set_defaults(func=cmd_run)
+    t = sub.add_parser("train", help="train a method's models and write checkpoints with model cards")
+    t.add_argument("method")
+    t.add_argument("--profile", default="cpu")
+    t.add_argument("--recipe", default="nus")
+    t.add_argument("--size", default="full")
+    t.add_argument("--out", help="checkpoint folder (default methods/checkpoints, the shipped ones)")
+    t.add_argument("--data-dir")
+    t.add_argument("--quiet", "-q", action="store_true")
+    t.set_defaults(func=cmd_train)
     rp = sub.add_parser("report", help="rebuild a report from its results.csv")
     rp.add_argument("--suite", default="quick")
     rp.add_argument("--out")

@@ -47,9 +47,14 @@ class CAM(Method):
     def checkpoint(self):
         return ",".join(f"{k}:{v[:12]}" for k, v in sorted(self.digests.items())) or None
 
-    def fit(self, store, *, progress: bool = True) -> None:
+    def fit(self, store, *, progress: bool = True, save_to: Path | None = None) -> None:
+        """Load or train one model per camera of ``store``. ``save_to``: train afresh and write the
+        checkpoints (with model cards) there, as ``bench train`` does for the shipped ones."""
         for camera in store.meta["cameras"]:
             name = f"cam-{self.profile}-{camera}.pt"
+            if save_to is not None:
+                self._train(camera, store, Path(save_to) / name, progress)
+                continue
             shipped = SETTINGS_DIR / "checkpoints" / name
             cached = cache_dir() / f"cam-{self.profile}-{camera}-{store.recipe.digest()}-{self._settings_key()}.pt"
             for path in (shipped, cached):
@@ -150,9 +155,9 @@ class CAMFineTuned(CAM):
                       paper="Nam et al., CVPR 2022 (CAM)")
     fine_tuned = True
 
-    def fit(self, store, *, progress: bool = True) -> None:
+    def fit(self, store, *, progress: bool = True, save_to: Path | None = None) -> None:
         # The same per-camera models as "cam": its settings file and checkpoints.
         from ..base import load_settings
 
         self.settings = load_settings("cam", self.profile, CAM.defaults)
-        super().fit(store, progress=progress)
+        super().fit(store, progress=progress, save_to=save_to)
