@@ -44,11 +44,18 @@ def cmd_perf(args) -> int:
 def cmd_list(args) -> int:
     from ..methods import list_methods
 
+    from ..methods.base import SETTINGS_DIR
+
+    shipped = sorted(p.stem for p in (SETTINGS_DIR / "checkpoints").glob("*.pt"))
     for info in list_methods():
         flags = [f for f, on in (("trainable", info.trainable), ("upper bound", info.upper_bound),
                                  ("experimental: not in --methods all", info.experimental)) if on]
         print(f"{info.name:16s} tracks: {', '.join(info.tracks):12s} reference: {info.needs_reference:8s} "
               f"{'[' + ', '.join(flags) + '] ' if flags else ''}{info.summary}")
+        if info.trainable:
+            base = info.name.split("-")[0]
+            mine = [n for n in shipped if n.startswith(base + "-")]
+            print(f"{'':16s} checkpoints: {', '.join(mine) if mine else 'none shipped (trained on first use)'}")
     return 0
 
 
