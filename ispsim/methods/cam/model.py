@@ -75,6 +75,9 @@ class Reconstructor(nn.Module):
     def __init__(self, widths=(32, 64, 128, 256), bottleneck=512):
         super().__init__()
         self.net = UNet(7, 3, widths, bottleneck)
+        # Start near typical RAW levels (sigmoid(-2) = 0.12) rather than 0.5: short CPU schedules
+        # otherwise spend their first hundreds of steps only pulling the output down.
+        nn.init.constant_(self.net.head.bias, -2.0)
 
     def forward(self, srgb, raw, mask):
         return torch.sigmoid(self.net(torch.cat([srgb, raw * mask, mask], dim=1)))
