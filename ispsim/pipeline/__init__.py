@@ -78,6 +78,13 @@ class Pipeline:
             xy = color.illuminant_xy(self._setting("illuminant"))
         return self.camera.calibration.gains_for_xy(xy)
 
+    def _fixed_gains(self, gains, gen) -> np.ndarray:
+        """Gains of the white balances that need no image: given ones, or as-shot from the file's
+        metadata (``gains``) or else from the illuminant."""
+        if self.config.white_balance == "gains":
+            return np.asarray(self.config.gains, dtype=np.float64)
+        return np.asarray(gains, dtype=np.float64) if gains is not None else self._gains_for_illuminant(gen)
+
     def _record(self, gains, wb, rng, seed, iso=0.0, shot=0.0, read=0.0) -> Record:
         cam, cfg = self.camera, self.config
         gains = np.asarray(gains, dtype=np.float64)
@@ -122,10 +129,8 @@ class Pipeline:
                 raw = quantize.quantize_adc(raw, cam.sensor.black_level, cam.sensor.white_level)
         rgb = demosaic.demosaic(raw, cam.sensor.cfa, cfg.demosaic) if raw.shape[-3] == 1 else raw
         wb = cfg.white_balance
-        if wb == "as_shot":
-            g = np.asarray(gains, dtype=np.float64) if gains is not None else self._gains_for_illuminant(gen)
-        elif wb == "gains":
-            g = np.asarray(cfg.gains, dtype=np.float64)
+        if wb in ("as_shot", "gains"):
+            g = self._fixed_gains(gains, gen)
         else:
             est = white_balance.estimate_gains(rgb, wb)
             g = np.asarray(est.detach().cpu().numpy() if is_torch(est) else est, dtype=np.float64)
@@ -213,24 +218,20 @@ class Pipeline:
         """
         from .fused import render_mosaic_uint8
 
-        pipe, cam = self, self.camera
+        cam = self.camera
         black, white = cam.sensor.black_level, cam.sensor.white_level
         dn = np.asarray(dn)
         if dn.ndim != 2 or dn.shape[0] % 2 or dn.shape[1] % 2:
             raise ShapeError(f"render_to_uint8(dn): expected a Bayer mosaic (H, W) of even size, got {dn.shape}")
-        if np.issubdtype(dn.dtype, np.floating):
-            check_finite(dn, "render_to_uint8(dn)")
-        if not pipe.fusable() or not np.issubdtype(dn.dtype, np.integer):
+        if not self.fusable() or not np.issubdtype(dn.dtype, np.integer):
+            # Float input always lands here; render checks it for NaN.
             from ..stages import levels
 
             raw = levels.normalize(dn, black, white)[None]
-            srgb, record = pipe.render(raw, rng, gains=gains)
+            srgb, record = self.render(raw, rng, gains=gains)
             return quantize.to_integer(srgb, 8), record
         gen, seed = as_generator(rng)
-        g = np.asarray(gains if gains is not None and self.config.white_balance == "as_shot"
-                       else (self.config.gains if self.config.white_balance == "gains"
-                             else pipe._gains_for_illuminant(gen)), dtype=np.float64)
-        record = pipe._record(g, self.config.white_balance, gen, seed)
+        record = self._record(self._fixed_gains(gains, gen), self.config.white_balance, gen, seed)
         matrix = (np.asarray(record.ccm).reshape(3, 3) * np.asarray(record.gains)[None, :]
                   * (record.exposure / (white - black)))
         lut = _lut(record.tone_curve, record.oetf, record.gamma)

@@ -93,24 +93,8 @@ class INF(Method):
                     col = torch.from_numpy(srgb[(slice(None),) + sl].reshape(3, -1).T.copy())[None]
                     pos = torch.from_numpy(xy[sl].reshape(-1, 2))[None]
                     model, idx = (models, k) if not isinstance(models, list) else (models[k], 0)
-                    pred = _single(model, idx, col, pos)
+                    pred = model(col, pos, index=idx)
                     out[(slice(None),) + sl] = pred[0].T.reshape(3, ys[i + 1] - ys[i], xs[j + 1] - xs[j]).numpy()
                     k += 1
         return out
 
-
-def _single(model: StackedSiren, index: int, colour, xy):
-    """Evaluate network ``index`` of a stack on one tile's pixels."""
-    sub = {name: p[index:index + 1] for name, p in model.weights.items()}
-    subb = {name: p[index:index + 1] for name, p in model.biases.items()}
-
-    def branch(b, x, last_linear=False):
-        n = len(model.shapes[b])
-        for i in range(n):
-            x = torch.baddbmm(subb[f"{b}{i}"], x, sub[f"{b}{i}"])
-            if not (last_linear and i == n - 1):
-                x = torch.sin(model.omega * x)
-        return x
-
-    h = torch.cat([branch("colour", colour), branch("spatial", xy)], dim=-1)
-    return branch("output", h, last_linear=True)

@@ -49,17 +49,19 @@ class StackedSiren(nn.Module):
                 self.weights[f"{branch}{i}"] = nn.Parameter(torch.stack(ws).to(dtype))
                 self.biases[f"{branch}{i}"] = nn.Parameter(torch.stack(bs).to(dtype))
 
-    def _branch(self, branch: str, x, last_linear: bool = False):
+    def _branch(self, branch: str, x, last_linear: bool = False, index: int | None = None):
+        pick = (lambda t: t) if index is None else (lambda t: t[index:index + 1])  # noqa: E731
         n = len(self.shapes[branch])
         for i in range(n):
-            x = torch.baddbmm(self.biases[f"{branch}{i}"], x, self.weights[f"{branch}{i}"])
+            x = torch.baddbmm(pick(self.biases[f"{branch}{i}"]), x, pick(self.weights[f"{branch}{i}"]))
             if not (last_linear and i == n - 1):
                 x = torch.sin(self.omega * x)
         return x
 
-    def forward(self, colour, xy):
-        h = torch.cat([self._branch("colour", colour), self._branch("spatial", xy)], dim=-1)
-        return self._branch("output", h, last_linear=True)
+    def forward(self, colour, xy, index: int | None = None):
+        """All P networks on ``(P, N, *)`` inputs, or network ``index`` alone on ``(1, N, *)``."""
+        h = torch.cat([self._branch("colour", colour, index=index), self._branch("spatial", xy, index=index)], dim=-1)
+        return self._branch("output", h, last_linear=True, index=index)
 
     def param_groups(self, decay: dict) -> list[dict]:
         """One optimiser group per branch with its own L2 weight decay (lambda_s, lambda_p, lambda_r)."""
