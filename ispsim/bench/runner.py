@@ -65,6 +65,7 @@ def _thumb(a: np.ndarray, width: int = 192) -> np.ndarray:
 
 class Runner:
     def __init__(self, suite: Suite, out: Path, *, data_dir: Path | None = None, progress: bool = True, lpips=None):
+        self.map_indices: set = set()
         self.suite, self.out = suite, Path(out)
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()
         self.progress = progress
@@ -89,6 +90,7 @@ class Runner:
             store = self.store_for(ds)
             dhash = dataset_hash(store.recipe, ds)
             indices = store.done_indices(ds.split)
+            self.map_indices = set(indices[: self.suite.error_maps])  # images shown in the error-map figure
             for name in methods:
                 method = create_method(name, self.suite.profile)
                 if ds.track not in method.info.tracks:
@@ -123,35 +125,19 @@ class Runner:
         params = store.params(ds.split, index)
         reference = make_reference(method, arrays, params, ds, self.suite.seed, index)
         inputs = {"srgb": arrays["srgb"], "camera": params["camera"]}
-        tracemalloc.start()
-        t0 = time.perf_counter()
-        out = np.asarray(method.reconstruct(inputs, reference), dtype=np.float32)
-        seconds = time.perf_counter() - t0
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
+        out, seconds, peak = _measure(lambda: method.reconstruct(inputs, reference))
         gt = arrays["raw"]
-        h, w = gt.shape[-2:]
-        row = {
-            "method": method.info.name, "dataset": ds.key, "track": ds.track, "camera": params["camera"],
-            "index": index, "psnr": peak_signal_noise_ratio(gt, out), "ssim": structural_similarity(gt, out),
-            "lpips": None, "seconds": seconds, "sec_per_mp": seconds / (h * w / 1e6), "peak_mb": peak / 1e6,
-            "ref_bytes": reference.nbytes, "upper_bound": method.info.upper_bound, "profile": method.profile,
-            "settings": method.settings_digest(), "dataset_hash": dhash,
-        }
-        record = Record.from_dict(params["record"])
+        row = self._row(method, ds, params, index, dhash, reference, seconds, peak, gt.shape[-2] * gt.shape[-1],
+                        psnr=peak_signal_noise_ratio(gt, out), ssim=structural_similarity(gt, out))
         if self.lpips is not None:
             import torch
 
+            record = Record.from_dict(params["record"])
             a = torch.from_numpy(Pipeline.finish(gt, record))[None]
             b = torch.from_numpy(Pipeline.finish(np.clip(out, 0, None), record))[None]
             with torch.no_grad():
                 row["lpips"] = float(self.lpips(a, b)[0])
-        if index in self.error_map_indices(store, ds):
-            maps = self.cache / "maps"
-            maps.mkdir(parents=True, exist_ok=True)
-            err = np.abs(out - gt).mean(axis=0)
-            np.save(maps / f"{method.info.name}-{dhash}-{index}.npy", _thumb(err).astype(np.float16))
-            np.save(maps / f"srgb-{dhash}-{index}.npy", _thumb(arrays["srgb"]).astype(np.float16))
+        self._save_maps(method, dhash, index, np.abs(out - gt).mean(axis=0), arrays["srgb"])
         return row
 
     def evaluate_clip(self, method, store: DatasetStore, ds: SuiteDataset, index: int, dhash: str) -> dict:
@@ -164,32 +150,48 @@ class Runner:
         frames, packed = arrays["srgb"], arrays["raw"]
         first_raw = demosaic.demosaic(cfa.unpack(packed[0], pattern), pattern)
         reference = Reference("first_frame", nbytes=int(packed[0].size) * RAW_BYTES, srgb=frames[0], raw=first_raw, frame=0)
-        tracemalloc.start()
-        t0 = time.perf_counter()
-        out = np.asarray(method.reconstruct_video({"srgb": frames, "camera": params["camera"]}, reference), np.float32)
-        seconds = time.perf_counter() - t0
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
+        out, seconds, peak = _measure(
+            lambda: method.reconstruct_video({"srgb": frames, "camera": params["camera"]}, reference))
         pred = cfa.pack(cfa.mosaic(out, pattern), pattern)
         gt = packed[1:]
         per_frame = [peak_signal_noise_ratio(g, p) for g, p in zip(gt, pred)]
-        h, w = frames.shape[-2:]
-        if index in self.error_map_indices(store, ds):
-            maps = self.cache / "maps"
-            maps.mkdir(parents=True, exist_ok=True)
-            np.save(maps / f"{method.info.name}-{dhash}-{index}.npy", _thumb(np.abs(pred[-1] - gt[-1]).mean(0)).astype(np.float16))
-            np.save(maps / f"srgb-{dhash}-{index}.npy", _thumb(frames[-1]).astype(np.float16))
-        return {
-            "method": method.info.name, "dataset": ds.key, "track": ds.track, "camera": params["camera"],
-            "index": index, "psnr": float(np.mean(per_frame)),
-            "ssim": float(np.mean([structural_similarity(g, p) for g, p in zip(gt, pred)])), "lpips": None,
-            "seconds": seconds, "sec_per_mp": seconds / (len(gt) * h * w / 1e6), "peak_mb": peak / 1e6,
-            "ref_bytes": reference.nbytes, "upper_bound": method.info.upper_bound, "profile": method.profile,
-            "settings": method.settings_digest(), "dataset_hash": dhash, "psnr_frames": json.dumps(per_frame),
-        }
+        self._save_maps(method, dhash, index, np.abs(pred[-1] - gt[-1]).mean(0), frames[-1])
+        return self._row(method, ds, params, index, dhash, reference, seconds, peak,
+                         len(gt) * frames.shape[-2] * frames.shape[-1], psnr=float(np.mean(per_frame)),
+                         ssim=float(np.mean([structural_similarity(g, p) for g, p in zip(gt, pred)])),
+                         psnr_frames=json.dumps(per_frame))
 
-    def error_map_indices(self, store, ds) -> set:
-        return set(store.done_indices(ds.split)[: self.suite.error_maps])
+    @staticmethod
+    def _row(method, ds, params, index, dhash, reference, seconds, peak, pixels, **metrics) -> dict:
+        row = {
+            "method": method.info.name, "dataset": ds.key, "track": ds.track, "camera": params["camera"],
+            "index": index, "psnr": None, "ssim": None, "lpips": None, "seconds": seconds,
+            "sec_per_mp": seconds / (pixels / 1e6), "peak_mb": peak / 1e6, "ref_bytes": reference.nbytes,
+            "upper_bound": method.info.upper_bound, "profile": method.profile,
+            "settings": method.settings_digest(), "dataset_hash": dhash,
+        }
+        row.update(metrics)  # known keys keep their column; extras (per-frame PSNR) go last
+        return row
+
+    def _save_maps(self, method, dhash, index, error, srgb) -> None:
+        """Thumbnails of the error and of the sRGB input for the report's error-map figure."""
+        if index not in self.map_indices:
+            return
+        maps = self.cache / "maps"
+        maps.mkdir(parents=True, exist_ok=True)
+        np.save(maps / f"{method.info.name}-{dhash}-{index}.npy", _thumb(error).astype(np.float16))
+        np.save(maps / f"srgb-{dhash}-{index}.npy", _thumb(srgb).astype(np.float16))
+
+
+def _measure(fn):
+    """(float32 result, wall seconds, peak Python-heap bytes) of ``fn()``."""
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    out = np.asarray(fn(), dtype=np.float32)
+    seconds = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return out, seconds, peak
 
 
 def resolve_methods(spec: str) -> list[str]:
