@@ -32,7 +32,7 @@ def method_class(name: str) -> type[Method]:
 
 def create_method(name: str, profile: str = "quick") -> Method:
     cls = method_class(name)
-    return cls(load_settings(name, profile, cls.defaults), profile)
+    return cls(load_settings(cls.settings_file or name, profile, cls.defaults), profile)
 
 
 def list_methods() -> list[MethodInfo]:

@@ -67,6 +67,7 @@ class Method:
     """Subclasses set ``info`` and implement :meth:`reconstruct`; trainable ones :meth:`fit`."""
 
     info: MethodInfo
+    settings_file: str | None = None  # methods/<this>.toml when not the method's own name
 
     def __init__(self, settings: dict | None = None, profile: str = "quick"):
         self.profile = profile

@@ -154,10 +154,4 @@ class CAMFineTuned(CAM):
                       trainable=True, needs_reference="learned", experimental=True,
                       paper="Nam et al., CVPR 2022 (CAM)")
     fine_tuned = True
-
-    def fit(self, store, *, progress: bool = True, save_to: Path | None = None) -> None:
-        # The same per-camera models as "cam": its settings file and checkpoints.
-        from ..base import load_settings
-
-        self.settings = load_settings("cam", self.profile, CAM.defaults)
-        super().fit(store, progress=progress, save_to=save_to)
+    settings_file = "cam"  # the same per-camera models as "cam": its settings and checkpoints
