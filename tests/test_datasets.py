@@ -84,10 +84,27 @@ def test_shipped_recipes_parse():
     (("source = \"synthetic\"", "source = \"synthetic\"\ncct_range = [100, 7000]"), r"\[scenes\].cct_range: expected low <= high within"),
     (("height = 48", "height = 50"), r"\[sizes.quick\]: height and width must be multiples of 16"),
     (("cameras = [\"sony\", \"samsung\"]", "cameras = [\"canon\"]"), r"\[isp\].cameras: camera 'canon' matches no camera"),
+    (("[sizes.quick]", "[isp.looks.canon]\nlocal_tone = 0.1\n\n[sizes.quick]"), r"\[isp.looks.canon\]: camera 'canon' matches no camera"),
+    (("[sizes.quick]", "[isp.looks.sony]\ntone = 0.1\n\n[sizes.quick]"), r"\[isp.looks.sony\].tone: unknown key"),
 ])
 def test_recipe_errors_name_file_and_field(tmp_path, edit, match):
     with pytest.raises(ConfigError, match=match):
         small(tmp_path, SMALL.replace(*edit))
+
+
+def test_per_camera_looks_override_the_shared_pipeline(tmp_path):
+    r = small(tmp_path, SMALL.replace("[sizes.quick]", "[isp.looks.samsung]\nlocal_tone = 0.0\ntone_curve = 0.5\n\n[sizes.quick]"))
+    sony, samsung = r.pipeline_for("sony_slt_a57"), r.pipeline_for("samsung_nx2000")
+    assert sony.local_tone == (0.2, 0.4) and sony.tone_curve is None
+    assert samsung.local_tone == 0.0 and samsung.tone_curve == 0.5
+    from ispsim.datasets.generators import make_sample
+
+    for i, (cam, lt, tc) in enumerate([("sony_slt_a57", (0.2, 0.4), None), ("samsung_nx2000", (0.0, 0.0), (0.5, 0.5))]):
+        _, params = make_sample(r, "quick", "train", i)
+        rec = params["record"]
+        assert params["camera"] == cam and lt[0] <= rec["local_tone"] <= lt[1]
+        if tc:
+            assert rec["tone_curve"] == tc[0]
 
 
 def test_same_bytes_for_one_two_workers_and_dask(tmp_path):
@@ -179,9 +196,10 @@ def test_nus_local_tone_mapping_is_real():
     full, partial = [], []
     size = r.size("quick")
     for split in ("train", "val", "test"):
-        for i in range(0, size.counts[split] * len(r.cameras), len(r.cameras)):  # the Sony samples
+        first = r.cameras.index("samsung_nx2000")  # the camera whose look has a strong local tone map
+        for i in range(first, size.counts[split] * len(r.cameras), len(r.cameras)):
             arrays, params = make_sample(r, "quick", split, i)
-            assert params["camera"] == "sony_slt_a57"
+            assert params["camera"] == "samsung_nx2000"
             record = Record.from_dict(params["record"])
             full.append(psnr(arrays["raw"], Pipeline.invert(arrays["srgb"], record, mosaic=False)))
             partial.append(psnr(arrays["raw"], Pipeline.invert(arrays["srgb"], replace(record, local_tone=0.0), mosaic=False)))

@@ -40,11 +40,13 @@ def dataset_hash(recipe, ds: SuiteDataset) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def make_reference(method, arrays, params, ds: SuiteDataset, seed: int, index: int) -> Reference:
-    need = method.info.needs_reference
-    if need == "record":
+def make_reference(method, arrays, params, ds: SuiteDataset, seed: int, index: int, need: str | None = None) -> Reference:
+    need = need or method.info.needs_reference
+    if need == "record":  # the upper bound sees the record and the same samples as the others
         record = Record.from_dict(params["record"])
-        return Reference("record", nbytes=len(record.to_json().encode()), record=record)
+        sampled = make_reference(method, arrays, params, ds, seed, index, need="sampled")
+        return Reference("record", nbytes=len(record.to_json().encode()) + sampled.nbytes, record=record,
+                         srgb=sampled.srgb, raw=sampled.raw, mask=sampled.mask)
     if need in ("sampled", "learned"):
         h, w = arrays["raw"].shape[-2:]
         if need == "learned":  # the method's own sampler runs at capture time; positions are stored

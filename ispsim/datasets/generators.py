@@ -84,13 +84,14 @@ def _sensor_raw(rgb, camera, pattern, rng, noise_method, iso_range=None):
 def nus_sample(recipe: Recipe, size: Size, split: str, index: int):
     rng = sample_rng(recipe, split, index)
     cam = _camera(recipe, index)
+    isp = recipe.pipeline_for(cam.key)
     scene = _source(recipe).load(_scene_index(recipe, size, split, index), cam, size.height, size.width, rng)
     if recipe.scenes.source in ("raw_folder", "nus_folder"):
         raw, info = scene.rgb, {"iso": 0.0, "shot": 0.0, "read": 0.0}  # demosaiced from real RAW already
     else:
-        mosaic, info = _sensor_raw(scene.rgb, cam, cam.sensor.cfa, rng, recipe.pipeline.noise)
+        mosaic, info = _sensor_raw(scene.rgb, cam, cam.sensor.cfa, rng, isp.noise)
         raw = demosaic.demosaic(mosaic, cam.sensor.cfa, "bilinear")
-    pipe = Pipeline(cam, replace(recipe.pipeline, noise="none"))
+    pipe = Pipeline(cam, replace(isp, noise="none"))
     srgb, record = pipe.render(raw, rng, gains=scene.gains)
     params = {"camera": cam.key, "record": record.to_dict(), "scene": scene.meta, **info}
     return {"raw": raw, "srgb": srgb.astype(np.float32)}, params
@@ -113,6 +114,7 @@ def rvd_sample(recipe: Recipe, size: Size, split: str, index: int):
 
     rng = sample_rng(recipe, split, index)
     cam = _camera(recipe, index)
+    isp = recipe.pipeline_for(cam.key)
     m, h, w, frames = recipe.motion, size.height, size.width, recipe.motion.frames
     margin = int(math.ceil(0.2 * max(h, w) + frames * (m.pan + m.object_speed)))
     big = _source(recipe).load(_scene_index(recipe, size, split, index), cam, h + 2 * margin, w + 2 * margin, rng)
@@ -143,7 +145,7 @@ def rvd_sample(recipe: Recipe, size: Size, split: str, index: int):
 
     # ISP parameters at the ends of the clip; frames interpolate linearly between them.
     drift = lambda v, lo=0.0, hi=np.inf: float(np.clip(v * (1 + rng.uniform(-m.drift, m.drift)), lo, hi))  # noqa: E731
-    pipe0 = Pipeline(cam, replace(recipe.pipeline, noise="none"))
+    pipe0 = Pipeline(cam, replace(isp, noise="none"))
     rec0 = pipe0.draw_blind(rng)
     g0 = np.asarray(big.gains)
     g1 = g0 * np.array([1 + rng.uniform(-m.drift, m.drift), 1.0, 1 + rng.uniform(-m.drift, m.drift)])
@@ -168,9 +170,9 @@ def rvd_sample(recipe: Recipe, size: Size, split: str, index: int):
             back = q - np.where(inside, obj_v[:, None], 0.0)  # where the point was at t - 1
             flow = to_frame(t - 1, back) - p
         flows.append(flow[::-1].reshape(2, h, w).astype(np.float32))  # (dx, dy)
-        mosaic, nz = _sensor_raw(rgb, cam, cam.sensor.cfa, rng, recipe.pipeline.noise)
+        mosaic, nz = _sensor_raw(rgb, cam, cam.sensor.cfa, rng, isp.noise)
         a = t / (frames - 1)
-        cfg = replace(recipe.pipeline, noise="none", white_balance="as_shot",
+        cfg = replace(isp, noise="none", white_balance="as_shot",
                       **{k: (1 - a) * v0 + a * v1 for k, (v0, v1) in ends.items()})
         srgb, record = Pipeline(cam, cfg).render(mosaic, rng, gains=tuple((1 - a) * g0 + a * g1))
         raws.append(cfa.pack(mosaic, cam.sensor.cfa))
@@ -205,10 +207,11 @@ def _degrade_once(x, rng, deg, draws):
 def rddm_sample(recipe: Recipe, size: Size, split: str, index: int):
     rng = sample_rng(recipe, split, index)
     cam = _camera(recipe, index)
+    isp = recipe.pipeline_for(cam.key)
     deg = recipe.degradation
     pattern = deg.bayer[int(rng.integers(len(deg.bayer)))]
     scene = _source(recipe).load(_scene_index(recipe, size, split, index), cam, size.height, size.width, rng)
-    pipe = Pipeline(cam, replace(recipe.pipeline, noise="none"))
+    pipe = Pipeline(cam, replace(isp, noise="none"))
     hq, record = pipe.render(np.minimum(scene.rgb, 1.0), rng, gains=scene.gains)
     record = replace(record, cfa=pattern)
     linear = Pipeline.invert(hq, record, mosaic=False)
@@ -218,7 +221,7 @@ def rddm_sample(recipe: Recipe, size: Size, split: str, index: int):
         lq = _degrade_once(lq, rng, deg, draws)
     lq = degrade.resize(lq, (size.height, size.width), "bilinear")
     lq_linear = Pipeline.invert(np.clip(lq, 0, 1), record, mosaic=False)
-    method = recipe.pipeline.noise if recipe.pipeline.noise != "none" else "heteroscedastic"
+    method = isp.noise if isp.noise != "none" else "heteroscedastic"
     lq_raw, info = _sensor_raw(lq_linear, cam, pattern, rng, method, deg.iso)
     params = {"camera": cam.key, "bayer": pattern, "record": record.to_dict(), "scene": scene.meta,
               "degradations": draws, **info}

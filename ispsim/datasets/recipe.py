@@ -88,6 +88,11 @@ class Recipe:
     description: str = ""
     text: str = ""  # the TOML as written, stored beside the data
     path: str = ""
+    looks: dict = field(default_factory=dict)  # camera key -> PipelineConfig ([isp.pipeline] + [isp.looks.<camera>])
+
+    def pipeline_for(self, camera_key: str) -> PipelineConfig:
+        """The ISP settings of one camera: its ``[isp.looks]`` table over the shared ``[isp.pipeline]``."""
+        return self.looks.get(camera_key, self.pipeline)
 
     def size(self, name: str) -> Size:
         if name not in self.sizes:
@@ -134,7 +139,8 @@ def parse_recipe(text: str, path: str | Path = "<recipe>") -> Recipe:
         raise ConfigError(f"{where}: [scenes].source: expected one of {', '.join(SOURCES)}, got {scenes.source!r}")
     if scenes.source.endswith("_folder") and not scenes.path:
         raise ConfigError(f"{where}: [scenes].path: the {scenes.source} source needs a folder")
-    isp = take(data["isp"], {"cameras": list, "downsample": int, "pipeline": dict}, f"{where}: [isp]", required=("cameras",))
+    isp = take(data["isp"], {"cameras": list, "downsample": int, "pipeline": dict, "looks": dict}, f"{where}: [isp]",
+               required=("cameras",))
     if not isp["cameras"]:
         raise ConfigError(f"{where}: [isp].cameras: name at least one camera")
     try:
@@ -142,6 +148,17 @@ def parse_recipe(text: str, path: str | Path = "<recipe>") -> Recipe:
     except ConfigError as e:
         raise ConfigError(f"{where}: [isp].cameras: {e}") from None
     pipeline = PipelineConfig.from_dict(isp.get("pipeline", {}), f"{where}: [isp.pipeline]")
+    looks = {}
+    for name, table in isp.get("looks", {}).items():
+        w = f"{where}: [isp.looks.{name}]"
+        try:
+            key = resolve_name(name)
+        except ConfigError as e:
+            raise ConfigError(f"{w}: {e}") from None
+        if not isinstance(table, dict):
+            raise ConfigError(f"{w}: expected a table of pipeline fields")
+        # Checked even for a camera the recipe does not list, so a trimmed copy of a recipe still parses.
+        looks[key] = PipelineConfig.from_dict({**isp.get("pipeline", {}), **table}, w)
     downsample = isp.get("downsample", 1)
     if downsample not in (1, 2, 4, 8):
         raise ConfigError(f"{where}: [isp].downsample: expected 1, 2, 4 or 8, got {downsample}")
@@ -172,7 +189,7 @@ def parse_recipe(text: str, path: str | Path = "<recipe>") -> Recipe:
     if not sizes:
         raise ConfigError(f"{where}: [sizes]: define at least one size, e.g. [sizes.quick]")
     return Recipe(d["name"], d["style"], d["seed"], cameras, scenes, pipeline, downsample, sizes, degradation, motion,
-                  d.get("description", ""), text, where)
+                  d.get("description", ""), text, where, looks)
 
 
 def _pattern(p, where):

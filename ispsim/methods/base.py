@@ -68,6 +68,7 @@ class Method:
 
     info: MethodInfo
     settings_file: str | None = None  # methods/<this>.toml when not the method's own name
+    version: int = 1  # part of the result cache key: bump when a change alters the method's output
 
     def __init__(self, settings: dict | None = None, profile: str = "quick"):
         self.profile = profile
@@ -86,7 +87,7 @@ class Method:
 
     def settings_digest(self) -> str:
         blob = json.dumps({"name": self.info.name, "profile": self.profile, "settings": self.settings,
-                           "checkpoint": self.checkpoint()}, sort_keys=True, default=str)
+                           "checkpoint": self.checkpoint(), "version": self.version}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
