@@ -57,6 +57,8 @@ def make_reference(method, arrays, params, ds: SuiteDataset, seed: int, index: i
             positions = ds.reference != "uniform"
         nbytes = int(mask.sum()) * (3 * (RAW_BYTES + SRGB_BYTES) + (4 if positions else 0))
         return Reference("sampled", nbytes=nbytes, srgb=arrays["srgb"], raw=arrays["raw"], mask=mask)
+    if need == "prior_bank":  # built offline from training RAW: a model asset, not per-image bytes
+        return Reference("prior_bank")
     return Reference("none")
 
 

@@ -20,6 +20,8 @@ REGISTRY = {
     "inf": "ispsim.methods.inf:INF",
     "cam": "ispsim.methods.cam:CAM",
     "cam-ft": "ispsim.methods.cam:CAMFineTuned",
+    "priorraw": "ispsim.methods.priorraw:PriorRAW",
+    "priorraw-search": "ispsim.methods.priorraw:PriorRAWSearch",
 }
 
 

@@ -47,3 +47,57 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
     if digest != card.get("sha256"):
         raise ConfigError(f"{path}: sha256 {digest[:12]}... does not match its model card ({str(card.get('sha256'))[:12]}...)")
     return torch.load(path, map_location="cpu", weights_only=True), card
+
+
+def cache_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("ISPSIM_CACHE", Path.home() / ".cache" / "ispsim")) / "checkpoints"
+
+
+class PerCameraModels:
+    """``fit`` for methods with one trained model per camera (CAM, PriorRAW).
+
+    Loads ``methods/checkpoints/<name>-<profile>-<camera>.pt`` when it ships (sha256-checked,
+    ``weights_only``), else a cached one trained earlier with the same recipe and settings, else
+    trains on the store's training split for that camera and caches the weights under
+    ``$ISPSIM_CACHE/checkpoints`` (default ``~/.cache/ispsim``). Subclasses implement
+    ``_train(camera, store, path, progress)`` (which saves to ``path``) and ``_load(camera, state)``.
+    """
+
+    def _init_models(self):
+        self.models: dict = {}
+        self.digests: dict[str, str] = {}
+
+    def checkpoint(self):
+        return ",".join(f"{k}:{v[:12]}" for k, v in sorted(self.digests.items())) or None
+
+    def _settings_key(self) -> str:
+        return hashlib.sha256(json.dumps(self.settings, sort_keys=True).encode()).hexdigest()[:8]
+
+    def checkpoint_name(self, camera: str) -> str:
+        return f"{self.settings_file or self.info.name}-{self.profile}-{camera}.pt"
+
+    def fit(self, store, *, progress: bool = True, save_to: Path | None = None) -> None:
+        """Load or train one model per camera of ``store``. ``save_to``: train afresh and write the
+        checkpoints (with model cards) there, as ``bench train`` does for the shipped ones."""
+        from .base import SETTINGS_DIR
+
+        for camera in store.meta["cameras"]:
+            name = self.checkpoint_name(camera)
+            if save_to is not None:
+                path = Path(save_to) / name
+                self._train(camera, store, path, progress)
+                self.digests[camera] = sha256_of(path)
+                continue
+            shipped = SETTINGS_DIR / "checkpoints" / name
+            cached = cache_dir() / f"{name[:-3]}-{store.recipe.digest()}-{self._settings_key()}.pt"
+            for path in (shipped, cached):
+                if path.exists():
+                    state, _ = load_checkpoint(path)
+                    self._load(camera, state)
+                    break
+            else:
+                path = cached
+                self._train(camera, store, path, progress)
+            self.digests[camera] = sha256_of(path)

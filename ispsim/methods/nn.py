@@ -49,3 +49,29 @@ class UNet(nn.Module):
         for up, merge, skip in zip(self.up, self.merge, reversed(skips)):
             x = merge(torch.cat([up(x), skip], dim=1))
         return self.head(x)
+
+
+def _gaussian_taps(sigma: float, truncate: float, dtype) -> torch.Tensor:
+    r = int(truncate * sigma + 0.5)
+    x = torch.arange(-r, r + 1, dtype=dtype)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
+    """Differentiable SSIM of ``(B, C, H, W)`` batches, defined as :mod:`ispsim.bench.metrics` defines
+    it (Gaussian sigma 1.5, 11 taps, valid region only, mean over pixels then channels then batch)."""
+    from ..bench.metrics import SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_TRUNCATE
+
+    c = x.shape[1]
+    g = _gaussian_taps(SSIM_SIGMA, SSIM_TRUNCATE, x.dtype).to(x.device)
+    gy, gx = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
+
+    def f(t):
+        return nn.functional.conv2d(nn.functional.conv2d(t, gy, groups=c), gx, groups=c)
+
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    ux, uy = f(x), f(y)
+    vx, vy, vxy = f(x * x) - ux * ux, f(y * y) - uy * uy, f(x * y) - ux * uy
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+    return s.mean(dim=(-2, -1)).mean()

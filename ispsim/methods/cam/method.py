@@ -1,30 +1,24 @@
 """CAM and CAM with test-time fine-tuning as ispsim methods; one model per camera.
 
-``fit`` loads ``methods/checkpoints/cam-<profile>-<camera>.pt`` when it ships (sha256-checked,
-``weights_only``), else trains on the store's training split for that camera and keeps the
-weights under ``$ISPSIM_CACHE/checkpoints`` (default ``~/.cache/ispsim``). The reference is
+``fit`` (see :class:`PerCameraModels`) loads ``methods/checkpoints/cam-<profile>-<camera>.pt``
+when it ships, else trains on the store's training split for that camera. The reference is
 learned: the runner asks :meth:`sample` for the camera's mask at capture time.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..base import SETTINGS_DIR, Method, MethodInfo, Reference
-from ..checkpoints import load_checkpoint, save_checkpoint, sha256_of
+from ..base import Method, MethodInfo, Reference
+from ..checkpoints import PerCameraModels, save_checkpoint
 from .model import Reconstructor, Sampler
 from .train import fine_tune, train_step
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("ISPSIM_CACHE", Path.home() / ".cache" / "ispsim")) / "checkpoints"
-
-
-class CAM(Method):
+class CAM(PerCameraModels, Method):
     info = MethodInfo("cam", ("image",), "learned content-aware sampler + U-Net reconstructor",
                       trainable=True, needs_reference="learned", experimental=True,
                       paper="Nam et al., CVPR 2022 (CAM)")
@@ -37,40 +31,11 @@ class CAM(Method):
 
     def __init__(self, settings=None, profile="quick"):
         super().__init__(settings, profile)
-        self.models: dict[str, tuple[Sampler, Reconstructor]] = {}
-        self.digests: dict[str, str] = {}
+        self._init_models()
 
     def _new(self):
         w, b = tuple(self.settings["widths"]), int(self.settings["bottleneck"])
         return Sampler(w, b, int(self.settings["cell"])), Reconstructor(w, b)
-
-    def checkpoint(self):
-        return ",".join(f"{k}:{v[:12]}" for k, v in sorted(self.digests.items())) or None
-
-    def fit(self, store, *, progress: bool = True, save_to: Path | None = None) -> None:
-        """Load or train one model per camera of ``store``. ``save_to``: train afresh and write the
-        checkpoints (with model cards) there, as ``bench train`` does for the shipped ones."""
-        for camera in store.meta["cameras"]:
-            name = f"cam-{self.profile}-{camera}.pt"
-            if save_to is not None:
-                self._train(camera, store, Path(save_to) / name, progress)
-                continue
-            shipped = SETTINGS_DIR / "checkpoints" / name
-            cached = cache_dir() / f"cam-{self.profile}-{camera}-{store.recipe.digest()}-{self._settings_key()}.pt"
-            for path in (shipped, cached):
-                if path.exists():
-                    state, _ = load_checkpoint(path)
-                    self._load(camera, state)
-                    self.digests[camera] = sha256_of(path)
-                    break
-            else:
-                self._train(camera, store, cached, progress)
-
-    def _settings_key(self) -> str:
-        import hashlib
-        import json
-
-        return hashlib.sha256(json.dumps(self.settings, sort_keys=True).encode()).hexdigest()[:8]
 
     def _load(self, camera, state):
         sampler, recon = self._new()
@@ -116,7 +81,6 @@ class CAM(Method):
                 "command": f"bench train cam --profile {self.profile} --recipe {store.recipe.name} --size {store.size_name}"}
         save_checkpoint({"sampler": sampler.state_dict(), "reconstructor": recon.state_dict()}, path, card)
         self.models[camera] = (sampler.eval(), recon.eval())
-        self.digests[camera] = sha256_of(path)
 
     @staticmethod
     def _pad(x, factor):
