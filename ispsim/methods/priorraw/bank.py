@@ -62,7 +62,11 @@ def build_bank(feat: np.ndarray, srgb: np.ndarray, raw: np.ndarray, *, clusters:
     group = min(int(group), len(feat))
     centroids = kmeans_ip(feat, clusters, seed=seed)
     idx = nearest_ip(feat, centroids, group)  # (K, group)
-    return PriorBank(feat[idx].mean(1).astype(np.float32), srgb[idx].mean(1).astype(np.float32),
+    mean = feat[idx].mean(1)
+    # A mean of directions is shorter than its members: give it their norm back, so that bank
+    # entries compete with the same temperature the encoder was trained with.
+    norm = np.linalg.norm(feat[idx], axis=2).mean(1, keepdims=True) / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+    return PriorBank((mean * norm).astype(np.float32), srgb[idx].mean(1).astype(np.float32),
                      raw[idx].mean(1).astype(np.float32))
 
 

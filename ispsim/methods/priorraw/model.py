@@ -23,10 +23,16 @@ class _Res(nn.Module):
 
 
 class SearchEncoder(nn.Module):
-    """ResNet-like and small (the similarity is a low-level feature), total downsampling 2."""
+    """ResNet-like and small (the similarity is a low-level feature), total downsampling 2.
 
-    def __init__(self, width: int = 32, dim: int = 32, blocks: int = 2):
+    Features are unit vectors times ``sqrt(temperature)`` (learned): the affinity stays an inner
+    product, as the paper's, but one that a large feature norm cannot win by itself, so the
+    nearest pixels under inner product are the most similar ones, for k-means and for search.
+    """
+
+    def __init__(self, width: int = 32, dim: int = 32, blocks: int = 2, temperature: float = 30.0):
         super().__init__()
+        self.log_temperature = nn.Parameter(torch.tensor(float(temperature)).log())
         self.net = nn.Sequential(
             nn.Conv2d(3, width, 3, padding=1), nn.ReLU(inplace=True), _Res(width),
             nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
@@ -36,7 +42,7 @@ class SearchEncoder(nn.Module):
     def forward(self, srgb):
         if srgb.shape[-1] % 2 or srgb.shape[-2] % 2:
             raise ValueError(f"SearchEncoder: height and width must be even, got {tuple(srgb.shape[-2:])}")
-        return self.net(srgb)
+        return F.normalize(self.net(srgb), dim=1) * (0.5 * self.log_temperature).exp()
 
 
 def half(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,134 @@
+"""PriorRAW ablations in the spirit of the paper's Table 1, on one camera's NUS-style test split.
+
+1. Search: the RAW assembled through the compressed bank vs through the whole reference set
+   (exact top-k inner-product search with faiss), with the search time of each, and bank sizes.
+2. Network: sRGB-only U-Net, + prior RAW (assembled RAW and distance map), + reliable attention,
+   + attention over the bank (the full model). The full model, encoder and bank are the camera's
+   checkpoint; the reduced ones are trained with the same settings, seed, encoder and bank.
+
+    python benchmarks/ablations/priorraw.py --camera olympus --profile cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+VARIANTS = [("sRGB-only U-Net", False, False, False), ("+ prior RAW", True, False, False),
+            ("+ reliable attention", True, True, False), ("+ attention over the bank", True, True, True)]
+
+
+def _psnr(a, b):
+    from ...bench.metrics import peak_signal_noise_ratio
+
+    return peak_signal_noise_ratio(a, b)
+
+
+def main(argv=None) -> int:
+    from ...bench.runner import default_data_dir
+    from ...cameras import resolve_name
+    from ...datasets.build import build
+    from ...datasets.recipe import load_recipe
+    from ...datasets.store import DatasetStore
+    from .. import create_method
+    from .bank import build_bank, search_topk
+    from .method import _load_images, pixels
+    from .model import Reconstructor
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--camera", default="olympus")
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--recipe", default="nus")
+    p.add_argument("--size", default="full")
+    p.add_argument("--images", type=int, default=0, help="test images for the network rows (0: all)")
+    p.add_argument("--search-images", type=int, default=4,
+                   help="test images for the search rows (searching the whole set costs minutes per image)")
+    p.add_argument("--topk", type=int, default=256)
+    p.add_argument("--out", default="reports/ablations")
+    p.add_argument("--skip-network", action="store_true")
+    args = p.parse_args(argv)
+
+    camera = resolve_name(args.camera)
+    recipe = load_recipe(args.recipe)
+    path = default_data_dir() / f"{recipe.name}-{recipe.digest()}-{args.size}"
+    build(recipe, path, args.size, progress=False)
+    store = DatasetStore(path)
+    method = create_method("priorraw", args.profile)
+    method.fit(store, progress=True)
+    enc, full_rec, bank = method.models[camera]
+    s = method.settings
+    tests = [i for i in store.done_indices("test") if store.params("test", i)["camera"] == camera]
+    tests = tests[: args.images] if args.images else tests
+    samples = [store.read_sample("test", i) for i in tests]
+
+    # The reference set the bank was built from: the training half the checkpoint names.
+    srgb, raw = _load_images(store, camera)
+    g = torch.Generator().manual_seed(int(s["seed"]))
+    perm = torch.randperm(len(srgb), generator=g)
+    ref = perm[len(perm) // 2:]
+    feat, psrgb, praw = pixels(enc, srgb[ref], raw[ref])
+    rows = {"camera": camera, "profile": args.profile, "test_images": len(samples), "reference_pixels": len(feat)}
+
+    def assembled(a, how, b=None):
+        x = torch.from_numpy(a["srgb"])[None]
+        with torch.no_grad():
+            f = enc(x)[0]
+        if how == "bank":
+            q = f.permute(1, 2, 0).reshape(-1, f.shape[0]).numpy()
+            half_raw = search_topk(q, b.feat, b.raw, k=len(b))  # k = K: the exact softmax over the bank
+        else:
+            q = f.permute(1, 2, 0).reshape(-1, f.shape[0]).numpy()
+            half_raw = search_topk(q, feat, praw, k=args.topk)
+        t = torch.from_numpy(half_raw.T.reshape(1, 3, *f.shape[-2:]).copy())
+        return F.interpolate(t, size=x.shape[-2:], mode="bilinear", align_corners=False)[0].numpy()
+
+    def evaluate(how, b=None):
+        t0, scores = time.perf_counter(), []
+        for a in samples[: args.search_images]:
+            scores.append(_psnr(a["raw"], assembled(a, how, b)))
+        return float(np.mean(scores)), (time.perf_counter() - t0) / len(scores)
+
+    search = {}
+    search["whole reference set"] = evaluate("whole")
+    search[f"bank {len(bank)} x {s['group']}"] = evaluate("bank", bank)
+    for k, grp in ((len(bank) // 4, s["group"]), (len(bank) * 2, s["group"]), (len(bank), s["group"] // 4),
+                   (len(bank), s["group"] * 4)):
+        b = build_bank(feat, psrgb, praw, clusters=k, group=grp, seed=int(s["seed"]))
+        search[f"bank {k} x {grp}"] = evaluate("bank", b)
+    rows["search"] = {k: {"psnr": v[0], "seconds_per_image": v[1]} for k, v in search.items()}
+    rows["search_images"] = min(args.search_images, len(samples))
+    print(f"\nPriorRAW search on {camera} ({rows['search_images']} test images, {len(feat)} reference pixels)")
+    print("| assembled RAW from | PSNR (dB) | s / image |\n|---|---|---|")
+    for k, (v, t) in search.items():
+        print(f"| {k} | {v:.2f} | {t:.3f} |")
+
+    if not args.skip_network:
+        network = {}
+        for name, prior_raw, reliable, attention in VARIANTS:
+            if attention:
+                rec = full_rec
+            else:
+                torch.manual_seed(int(s["seed"]))
+                rec = Reconstructor(int(s["dim"]), int(s["channels"]), int(s["heads"]), tuple(s["widths"]), int(s["pool"]),
+                                    prior_raw, reliable, attention)
+                method.train_reconstructor(enc, rec, bank, srgb, raw, torch.Generator().manual_seed(int(s["seed"])),
+                                           True, f"ablation: {name}")
+                rec.eval()
+            method.models[camera] = (enc, rec, bank)
+            network[name] = float(np.mean([_psnr(a["raw"], method.reconstruct({"srgb": a["srgb"], "camera": camera}, None))
+                                           for a in samples]))
+        method.models[camera] = (enc, full_rec, bank)
+        rows["network"] = network
+        print("\n| reconstructor | PSNR (dB) |\n|---|---|")
+        for k, v in network.items():
+            print(f"| {k} | {v:.2f} |")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"priorraw-{args.profile}-{camera}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
