@@ -140,7 +140,8 @@ def test_oracle_beats_the_bare_inverse_where_the_srgb_clips():
 
 def test_registry_settings_and_errors(tmp_path):
     names = [m.name for m in list_methods()]
-    assert names == ["blind-unprocess", "global-fit", "sam-rbf", "oracle", "inf", "cam", "cam-ft"]
+    assert names == ["blind-unprocess", "global-fit", "sam-rbf", "oracle", "inf", "cam", "cam-ft", "priorraw",
+                     "priorraw-search"]
     assert create_method("sam-rbf", "cpu").settings["tile"] == 96
     assert create_method("sam-rbf", "quick").settings_digest() != create_method("sam-rbf", "cpu").settings_digest()
     with pytest.raises(ConfigError, match="unknown; registered methods"):

@@ -59,7 +59,7 @@ def pixels(encoder, srgb, raw, batch: int = 4):
 
 class PriorRAW(PerCameraModels, Method):
     info = MethodInfo("priorraw", ("image",), "prior bank searched by a learned encoder + fusion U-Net (no per-image metadata)",
-                      trainable=True, needs_reference="prior_bank", paper="PriorRAW, ACM MM 2024")
+                      trainable=True, needs_reference="prior_bank", experimental=True, paper="PriorRAW, ACM MM 2024")
     defaults = {
         "enc_width": 32, "dim": 64, "enc_blocks": 2, "enc_steps": 4000, "enc_patch": 64, "enc_targets": 4,
         "enc_references": 8, "enc_lr": 1e-3,
@@ -191,6 +191,7 @@ class PriorRAW(PerCameraModels, Method):
 
 class PriorRAWSearch(PriorRAW):
     info = MethodInfo("priorraw-search", ("image",), "PriorRAW's pixel search alone: the bank-assembled RAW",
-                      trainable=True, needs_reference="prior_bank", paper="PriorRAW, ACM MM 2024 (Table 1)")
+                      trainable=True, needs_reference="prior_bank", experimental=True,
+                      paper="PriorRAW, ACM MM 2024 (Table 1)")
     assembled_only = True
     settings_file = "priorraw"  # the same per-camera models as "priorraw"
