@@ -100,20 +100,13 @@ def test_unet_checks_sizes():
         net(torch.rand(1, 3, 18, 20))
 
 
-def test_cam_trains_saves_a_checked_checkpoint_and_reconstructs(tmp_path, monkeypatch):
+def test_cam_trains_saves_a_checked_checkpoint_and_reconstructs(tmp_path, olympus_store):
     import numpy as np
 
-    from ispsim.datasets.build import build
-    from ispsim.datasets.recipe import load_recipe
-    from ispsim.datasets.store import DatasetStore
     from ispsim.methods import Reference, create_method
     from ispsim.methods.checkpoints import load_checkpoint
 
-    monkeypatch.setenv("ISPSIM_CACHE", str(tmp_path / "cache"))
-    text = open(load_recipe("nus").path).read().replace('cameras = ["sony", "samsung", "olympus"]', 'cameras = ["olympus"]')
-    (tmp_path / "r.toml").write_text(text)
-    build(load_recipe(tmp_path / "r.toml"), tmp_path / "s", "quick", progress=False)
-    store = DatasetStore(tmp_path / "s")
+    store = olympus_store
     cam = create_method("cam", "quick")
     cam.settings.update(steps=3)
     cam.fit(store, progress=False)

@@ -93,19 +93,12 @@ def test_reconstructor_ablation_variants_run(flags):
     assert any(n.startswith("conf") for n in grads) == flags[1]
 
 
-def test_priorraw_trains_ships_a_bank_and_needs_no_reference_bytes(tmp_path, monkeypatch):
+def test_priorraw_trains_ships_a_bank_and_needs_no_reference_bytes(tmp_path, olympus_store):
     from ispsim.bench.runner import make_reference
-    from ispsim.datasets.build import build
-    from ispsim.datasets.recipe import load_recipe
-    from ispsim.datasets.store import DatasetStore
     from ispsim.methods import create_method
     from ispsim.methods.checkpoints import load_checkpoint
 
-    monkeypatch.setenv("ISPSIM_CACHE", str(tmp_path / "cache"))
-    text = open(load_recipe("nus").path).read().replace('cameras = ["sony", "samsung", "olympus"]', 'cameras = ["olympus"]')
-    (tmp_path / "r.toml").write_text(text)
-    build(load_recipe(tmp_path / "r.toml"), tmp_path / "s", "quick", progress=False)
-    store = DatasetStore(tmp_path / "s")
+    store = olympus_store
     m = create_method("priorraw", "quick")
     m.fit(store, progress=False)
     (saved,) = (tmp_path / "cache" / "checkpoints").glob("*.pt")

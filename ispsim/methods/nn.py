@@ -51,6 +51,13 @@ class UNet(nn.Module):
         return self.head(x)
 
 
+def pad_to(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Replicate-pad the bottom and right so that height and width divide by ``factor``."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % factor, (-w) % factor
+    return nn.functional.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
+
 def _gaussian_taps(sigma: float, truncate: float, dtype) -> torch.Tensor:
     r = int(truncate * sigma + 0.5)
     x = torch.arange(-r, r + 1, dtype=dtype)

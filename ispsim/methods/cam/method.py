@@ -14,6 +14,7 @@ import torch
 
 from ..base import Method, MethodInfo, Reference
 from ..checkpoints import PerCameraModels, save_checkpoint
+from ..nn import pad_to
 from .model import Reconstructor, Sampler
 from .train import fine_tune, train_step
 
@@ -82,19 +83,13 @@ class CAM(PerCameraModels, Method):
         save_checkpoint({"sampler": sampler.state_dict(), "reconstructor": recon.state_dict()}, path, card)
         self.models[camera] = (sampler.eval(), recon.eval())
 
-    @staticmethod
-    def _pad(x, factor):
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % factor, (-w) % factor
-        return torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
-
     def sample(self, srgb: np.ndarray, raw: np.ndarray, camera: str) -> np.ndarray:
         """The camera's learned mask (H, W) for an (sRGB, RAW) pair, at capture time."""
         sampler, _ = self.models[camera]
         h, w = srgb.shape[-2:]
         factor = max(2 ** len(self.settings["widths"]), int(self.settings["cell"]))
         with torch.no_grad():
-            mask, _ = sampler(self._pad(torch.from_numpy(srgb)[None], factor), self._pad(torch.from_numpy(raw)[None], factor))
+            mask, _ = sampler(pad_to(torch.from_numpy(srgb)[None], factor), pad_to(torch.from_numpy(raw)[None], factor))
         return mask[0, 0, :h, :w].numpy() > 0.5
 
     def reconstruct(self, inputs, reference: Reference):
@@ -104,7 +99,7 @@ class CAM(PerCameraModels, Method):
         raw = torch.from_numpy(np.asarray(reference.raw, np.float32))[None] * mask
         h, w = srgb.shape[-2:]
         factor = 2 ** len(self.settings["widths"])
-        srgb, raw, mask = (self._pad(t, factor) for t in (srgb, raw, mask))
+        srgb, raw, mask = (pad_to(t, factor) for t in (srgb, raw, mask))
         if self.fine_tuned:
             recon = fine_tune(recon, srgb, raw, mask, steps=int(self.settings["finetune_steps"]),
                               lr=float(self.settings["finetune_lr"]))

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from ..base import Method, MethodInfo, Reference
 from ..checkpoints import PerCameraModels, save_checkpoint
-from ..nn import ssim
+from ..nn import pad_to, ssim
 from .bank import PriorBank, build_bank
 from .model import Reconstructor, SearchEncoder, assemble, half
 
@@ -168,18 +168,13 @@ class PriorRAW(PerCameraModels, Method):
         self.models[camera] = (enc, rec.eval(), bank)
 
     # -- inference ---------------------------------------------------------------------------
-    def _pad(self, x, factor):
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % factor, (-w) % factor
-        return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
-
     def reconstruct(self, inputs, reference: Reference):
         enc, rec, bank = self.models[inputs["camera"]]
         srgb = torch.from_numpy(np.asarray(inputs["srgb"], np.float32))[None]
         h, w = srgb.shape[-2:]
         b = bank.tensors()
         factor = math.lcm(2, rec.factor, int(self.settings["pool"]))
-        x = self._pad(srgb, factor)
+        x = pad_to(srgb, factor)
         a_srgb, a_raw = self._assembled(enc, x, b)
         with torch.no_grad():
             if self.assembled_only:
