@@ -99,6 +99,15 @@ def test_interrupted_run_resumes(tmp_path, suite, monkeypatch):
     assert len(pd.read_csv(tmp_path / "report" / "results.csv")) == 4
 
 
+def test_report_drops_error_maps_of_stale_datasets(tmp_path, suite):
+    stale = tmp_path / "report" / "cache" / "maps" / "global-fit-0123456789ab-0.npy"
+    stale.parent.mkdir(parents=True)
+    np.save(stale, np.zeros((2, 2)))
+    assert run(tmp_path, suite, "--methods", "blind-unprocess", "--no-lpips") == 0
+    maps = sorted(p.name for p in stale.parent.glob("*.npy"))
+    assert not stale.exists() and maps and all(n.startswith(("blind-unprocess-", "srgb-")) for n in maps)
+
+
 def test_lpips_column_says_no_weights(tmp_path, suite):
     assert run(tmp_path, suite, "--methods", "blind-unprocess", "--no-lpips") == 0
     md = (tmp_path / "report" / "leaderboard.md").read_text()

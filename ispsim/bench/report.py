@@ -140,12 +140,22 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
     return made
 
 
+def _prune_maps(maps: Path, live: set[str]) -> None:
+    """Error maps of datasets the results no longer use (an edited recipe has a new hash) would
+    otherwise pile up in a committed report folder."""
+    for p in maps.glob("*.npy"):
+        parts = p.stem.rsplit("-", 2)
+        if len(parts) == 3 and parts[1] not in live:
+            p.unlink()
+
+
 def write_report(out: Path, df, suite_name: str, profile: str, bootstrap: int, lpips_note: str) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "results.csv", index=False, float_format="%.6g")
     summary = summarise(df, bootstrap)
     figs = figures(df, summary, out, out / "cache")
+    _prune_maps(out / "cache" / "maps", {str(h) for h in df["dataset_hash"]})
     md = [f"# Leaderboard: suite `{suite_name}` (profile `{profile}`, ispsim {__version__})", "", METRIC_NOTES, ""]
     if lpips_note:
         md += [f"{lpips_note}", ""]
