@@ -207,3 +207,13 @@ track = "video"
     assert np.allclose(df.psnr, [np.mean(f) for f in frames], atol=1e-3)  # the CSV keeps 6 digits
     assert (df.ref_bytes == 4 * 32 * 48 * 2).all()  # the first frame's packed RAW, 16-bit
     assert (tmp_path / "report" / "clips_quick_test_psnr_vs_frame.png").is_file()
+
+
+def test_perf_methods_times_every_method(capsys):
+    from ispsim.bench.perf_methods import main as perf
+
+    assert perf(["--size", "64x96", "--skip", "inf"]) == 0
+    table = capsys.readouterr().out
+    for name in ("blind-unprocess", "global-fit", "sam-rbf", "oracle", "priorraw", "cam", "cam-ft"):
+        assert f"| {name} |" in table
+    assert "| cam | " in table and "untrained" in table  # no CAM checkpoint ships: time only
