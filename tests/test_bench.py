@@ -35,22 +35,25 @@ test = 2
 """
 
 
+def write_suite(path, name, recipe, track, extra=""):
+    """A one-dataset suite TOML on the quick profile and size."""
+    path.write_text(f"""
+[suite]
+name = "{name}"
+profile = "quick"
+{extra}
+[[datasets]]
+recipe = "{recipe}"
+size = "quick"
+track = "{track}"
+""")
+    return path
+
+
 @pytest.fixture
 def suite(tmp_path):
     (tmp_path / "tiny.toml").write_text(RECIPE)
-    path = tmp_path / "suite.toml"
-    path.write_text(f"""
-[suite]
-name = "tiny"
-profile = "quick"
-error_maps = 2
-
-[[datasets]]
-recipe = "{tmp_path / 'tiny.toml'}"
-size = "quick"
-track = "image"
-""")
-    return path
+    return write_suite(tmp_path / "suite.toml", "tiny", tmp_path / "tiny.toml", "image", "error_maps = 2\n")
 
 
 def run(tmp_path, suite, *extra):
@@ -186,17 +189,7 @@ def test_video_track_fits_on_the_first_frame(tmp_path):
 
     text = Path(load_recipe("rvd").path).read_text().replace("train = 3", "train = 0").replace("val = 1", "val = 0")
     (tmp_path / "clips.toml").write_text(text)
-    suite = tmp_path / "video.toml"
-    suite.write_text(f"""
-[suite]
-name = "video"
-profile = "quick"
-
-[[datasets]]
-recipe = "{tmp_path / 'clips.toml'}"
-size = "quick"
-track = "video"
-""")
+    suite = write_suite(tmp_path / "video.toml", "video", tmp_path / "clips.toml", "video")
     assert run(tmp_path, suite) == 0
     df = pd.read_csv(tmp_path / "report" / "results.csv")
     assert set(df.method) == {"global-fit", "sam-rbf"}  # the methods with a video track

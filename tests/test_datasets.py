@@ -75,6 +75,8 @@ def test_shipped_recipes_parse():
     for name in ("nus", "rvd", "rddm"):
         r = load_recipe(name)
         assert {"quick", "full"} <= set(r.sizes)
+    bench = r.with_size("bench", 32, 48, test=2)
+    assert bench.size("bench").counts == {"train": 0, "val": 0, "test": 2} and bench.digest() != r.digest()
 
 
 @pytest.mark.parametrize("edit,match", [

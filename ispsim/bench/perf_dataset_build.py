@@ -29,17 +29,14 @@ def main(argv=None):
     import subprocess
     import time
 
-    from ispsim.datasets.recipe import load_recipe, parse_recipe
+    from ispsim.datasets.recipe import load_recipe
     from ispsim.datasets.store import DatasetStore
 
-    base = load_recipe(args.recipe)
-    text = Path(base.path).read_text() + (
-        f"\n[sizes.bench]\nheight = {h}\nwidth = {w}\ntrain = {args.per_camera}\nval = 0\ntest = 0\n")
-    recipe = parse_recipe(text, base.path)
+    recipe = load_recipe(args.recipe).with_size("bench", h, w, train=args.per_camera)
     runs = {}
     with tempfile.TemporaryDirectory() as d:
         recipe_file = Path(d) / "bench.toml"
-        recipe_file.write_text(text)
+        recipe_file.write_text(recipe.text)
         for label, extra in (("1 worker", ["--workers", "1"]), ("2 workers (process pool)", ["--workers", "2"]),
                              ("Dask LocalCluster, 2 workers", ["--workers", "2", "--dask", "local"])):
             out = Path(d) / label.split()[0].replace(",", "")

@@ -23,31 +23,23 @@ METHODS = ("blind-unprocess", "global-fit", "sam-rbf", "oracle", "priorraw-searc
 
 
 def _sample(size):
-    from pathlib import Path
-
     from ispsim.datasets.generators import make_sample
-    from ispsim.datasets.recipe import load_recipe, parse_recipe
+    from ispsim.datasets.recipe import load_recipe
 
-    base = load_recipe("nus")
-    h, w = size
-    text = Path(base.path).read_text() + f"\n[sizes.bench]\nheight = {h}\nwidth = {w}\ntrain = 0\nval = 0\ntest = 1\n"
-    recipe = parse_recipe(text, base.path)
+    recipe = load_recipe("nus").with_size("bench", *size, test=1)
     return make_sample(recipe, "bench", "test", 0)  # index 0: the first camera, Sony
 
 
 def _prepare(name, camera):
     """The method with its models in place, and whether its output is meaningful."""
     from ispsim.methods import create_method
-    from ispsim.methods.base import SETTINGS_DIR
-    from ispsim.methods.checkpoints import load_checkpoint
 
     m = create_method(name, "cpu")
     if not m.info.trainable:
         return m, True
-    path = SETTINGS_DIR / "checkpoints" / m.checkpoint_name(camera)
+    path = m.shipped_checkpoint(camera)
     if path.exists():
-        state, _ = load_checkpoint(path)
-        m._load(camera, state)
+        m.load_file(camera, path)
         return m, True
     m.models[camera] = tuple(x.eval() for x in m._new())  # untrained: the time is real, the PSNR is not
     return m, False

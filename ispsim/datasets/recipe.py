@@ -94,6 +94,11 @@ class Recipe:
         """The ISP settings of one camera: its ``[isp.looks]`` table over the shared ``[isp.pipeline]``."""
         return self.looks.get(camera_key, self.pipeline)
 
+    def with_size(self, name: str, height: int, width: int, *, train: int = 0, val: int = 0, test: int = 0) -> "Recipe":
+        """This recipe plus a ``[sizes.<name>]`` table, re-parsed: its text, so its digest, includes it."""
+        return parse_recipe(self.text + f"\n[sizes.{name}]\nheight = {height}\nwidth = {width}\n"
+                                        f"train = {train}\nval = {val}\ntest = {test}\n", self.path)
+
     def size(self, name: str) -> Size:
         if name not in self.sizes:
             raise ConfigError(f"{self.path}: no size {name!r}; the recipe has {', '.join(self.sizes)}")

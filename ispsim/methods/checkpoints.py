@@ -78,11 +78,19 @@ class PerCameraModels:
     def checkpoint_name(self, camera: str) -> str:
         return f"{self.settings_file or self.info.name}-{self.profile}-{camera}.pt"
 
+    def shipped_checkpoint(self, camera: str) -> Path:
+        from .base import SETTINGS_DIR
+
+        return SETTINGS_DIR / "checkpoints" / self.checkpoint_name(camera)
+
+    def load_file(self, camera: str, path: Path) -> None:
+        state, _ = load_checkpoint(path)
+        self._load(camera, state)
+        self.digests[camera] = sha256_of(path)
+
     def fit(self, store, *, progress: bool = True, save_to: Path | None = None) -> None:
         """Load or train one model per camera of ``store``. ``save_to``: train afresh and write the
         checkpoints (with model cards) there, as ``bench train`` does for the shipped ones."""
-        from .base import SETTINGS_DIR
-
         for camera in store.meta["cameras"]:
             name = self.checkpoint_name(camera)
             if save_to is not None:
@@ -90,14 +98,11 @@ class PerCameraModels:
                 self._train(camera, store, path, progress)
                 self.digests[camera] = sha256_of(path)
                 continue
-            shipped = SETTINGS_DIR / "checkpoints" / name
             cached = cache_dir() / f"{name[:-3]}-{store.recipe.digest()}-{self._settings_key()}.pt"
-            for path in (shipped, cached):
+            for path in (self.shipped_checkpoint(camera), cached):
                 if path.exists():
-                    state, _ = load_checkpoint(path)
-                    self._load(camera, state)
+                    self.load_file(camera, path)
                     break
             else:
-                path = cached
-                self._train(camera, store, path, progress)
-            self.digests[camera] = sha256_of(path)
+                self._train(camera, store, cached, progress)
+                self.digests[camera] = sha256_of(cached)

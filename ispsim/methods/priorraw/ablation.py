@@ -38,8 +38,8 @@ def main(argv=None) -> int:
     from ...datasets.store import DatasetStore
     from .. import create_method
     from .bank import build_bank, search_topk
-    from .method import _load_images, pixels
-    from .model import Reconstructor
+    from .method import _load_images, pixels, reference_split
+    from .model import Reconstructor, rows
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--camera", default="olympus")
@@ -69,21 +69,18 @@ def main(argv=None) -> int:
 
     # The reference set the bank was built from: the training half the checkpoint names.
     srgb, raw = _load_images(store, camera)
-    g = torch.Generator().manual_seed(int(s["seed"]))
-    perm = torch.randperm(len(srgb), generator=g)
-    ref = perm[len(perm) // 2:]
+    _, ref = reference_split(len(srgb), torch.Generator().manual_seed(int(s["seed"])))
     feat, psrgb, praw = pixels(enc, srgb[ref], raw[ref])
     rows = {"camera": camera, "profile": args.profile, "test_images": len(samples), "reference_pixels": len(feat)}
 
     def assembled(a, how, b=None):
         x = torch.from_numpy(a["srgb"])[None]
         with torch.no_grad():
-            f = enc(x)[0]
+            f = enc(x)
+        q = rows(f).numpy()
         if how == "bank":
-            q = f.permute(1, 2, 0).reshape(-1, f.shape[0]).numpy()
             half_raw = search_topk(q, b.feat, b.raw, k=len(b))  # k = K: the exact softmax over the bank
         else:
-            q = f.permute(1, 2, 0).reshape(-1, f.shape[0]).numpy()
             half_raw = search_topk(q, feat, praw, k=args.topk)
         t = torch.from_numpy(half_raw.T.reshape(1, 3, *f.shape[-2:]).copy())
         return F.interpolate(t, size=x.shape[-2:], mode="bilinear", align_corners=False)[0].numpy()

@@ -23,7 +23,7 @@ from ..base import Method, MethodInfo, Reference
 from ..checkpoints import PerCameraModels, save_checkpoint
 from ..nn import pad_to, ssim
 from .bank import PriorBank, build_bank
-from .model import Reconstructor, SearchEncoder, assemble, half
+from .model import Reconstructor, SearchEncoder, assemble, half, rows
 
 
 def _load_images(store, camera):
@@ -53,8 +53,13 @@ def pixels(encoder, srgb, raw, batch: int = 4):
     with torch.no_grad():
         for k in range(0, len(srgb), batch):
             feats.append(encoder(srgb[k:k + batch]))
-    flat = lambda t: t.permute(0, 2, 3, 1).reshape(-1, t.shape[1]).numpy()  # noqa: E731
-    return flat(torch.cat(feats)), flat(half(srgb)), flat(half(raw))
+    return rows(torch.cat(feats)).numpy(), rows(half(srgb)).numpy(), rows(half(raw)).numpy()
+
+
+def reference_split(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's random division of the training images into a target and a reference half."""
+    perm = torch.randperm(n, generator=g)
+    return perm[: n // 2], perm[n // 2:]
 
 
 class PriorRAW(PerCameraModels, Method):
@@ -101,10 +106,7 @@ class PriorRAW(PerCameraModels, Method):
         for _ in tqdm(range(steps), desc=desc, unit="step", disable=not progress):
             ts, tr = _crops(targets, int(s["enc_targets"]), int(s["enc_patch"]), g)
             rs, rr = _crops(references, int(s["enc_references"]), int(s["enc_patch"]), g)
-            fr = encoder(rs)
-            keys = fr.permute(0, 2, 3, 1).reshape(-1, fr.shape[1])
-            values = half(rr).permute(0, 2, 3, 1).reshape(-1, 3)
-            loss = F.mse_loss(assemble(encoder(ts), keys, values), half(tr))
+            loss = F.mse_loss(assemble(encoder(ts), rows(encoder(rs)), rows(half(rr))), half(tr))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -147,9 +149,7 @@ class PriorRAW(PerCameraModels, Method):
         g = torch.Generator().manual_seed(int(s["seed"]))
         srgb, raw = _load_images(store, camera)
         enc, rec = self._new()
-        # The paper's random division into a target and a reference half, fixed by the seed.
-        perm = torch.randperm(len(srgb), generator=g)
-        tgt, ref = perm[: len(perm) // 2], perm[len(perm) // 2:]
+        tgt, ref = reference_split(len(srgb), g)
         enc_loss = self.train_encoder(enc, [srgb[tgt], raw[tgt]], [srgb[ref], raw[ref]], g, progress,
                                       f"priorraw/{camera} encoder")
         enc.eval()

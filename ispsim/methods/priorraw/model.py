@@ -45,6 +45,11 @@ class SearchEncoder(nn.Module):
         return F.normalize(self.net(srgb), dim=1) * (0.5 * self.log_temperature).exp()
 
 
+def rows(x: torch.Tensor) -> torch.Tensor:
+    """``(B, C, h, w)`` -> ``(B h w, C)``: one row per pixel, the layout of the affinity."""
+    return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+
+
 def half(x: torch.Tensor) -> torch.Tensor:
     """Images at the encoder's resolution: 2x2 means."""
     return F.avg_pool2d(x, 2)
@@ -56,8 +61,8 @@ def assemble(feat: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, chunk
     ``feat`` (B, D, h, w); ``keys`` (N, D); ``values`` (N, V) -> (B, V, h, w). Chunked over target
     pixels so that an image against a large bank fits in memory.
     """
-    b, d, h, w = feat.shape
-    q = feat.permute(0, 2, 3, 1).reshape(-1, d)
+    b, _, h, w = feat.shape
+    q = rows(feat)
     out = torch.cat([torch.softmax(q[i:i + chunk] @ keys.T, dim=1) @ values for i in range(0, len(q), chunk)])
     return out.reshape(b, h, w, -1).permute(0, 3, 1, 2)
 
