@@ -102,6 +102,34 @@ def test_interrupted_run_resumes(tmp_path, suite, monkeypatch):
     assert len(pd.read_csv(tmp_path / "report" / "results.csv")) == 4
 
 
+def test_a_method_failing_on_one_image_is_reported_and_the_run_completes(tmp_path, suite, monkeypatch, capsys):
+    real = GlobalFit.reconstruct
+
+    def broken_on_one(self, inputs, reference):
+        if float(inputs["srgb"].mean()) == first_mean:
+            raise ValueError("cannot fit this image")
+        return real(self, inputs, reference)
+
+    from ispsim.datasets.store import DatasetStore
+
+    assert run(tmp_path, suite, "--methods", "blind-unprocess") == 0
+    store = DatasetStore(next((tmp_path / "data").iterdir()))
+    first_mean = float(store.read_sample("test", 0)["srgb"].mean())
+    monkeypatch.setattr(GlobalFit, "reconstruct", broken_on_one)
+    assert run(tmp_path, suite, "--methods", "global-fit,sam-rbf") == 1
+    assert "global-fit failed on tiny/quick/test #0: ValueError: cannot fit this image" in capsys.readouterr().err
+    df = pd.read_csv(tmp_path / "report" / "results.csv")
+    assert len(df) == 8 and df[df.method == "global-fit"].psnr.notna().sum() == 3
+    md = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert "## Failures (1 images, left out of the means)" in md and "ValueError: cannot fit this image" in md
+    assert "| global-fit |" in md.split("## image track")[1] and "| sam-rbf |" in md  # the rest completed
+    # Fixed, the next run fills in the failed image (successes came from the cache).
+    monkeypatch.setattr(GlobalFit, "reconstruct", real)
+    assert run(tmp_path, suite, "--methods", "global-fit,sam-rbf") == 0
+    assert "Failures" not in (tmp_path / "report" / "leaderboard.md").read_text()
+    assert main(["report", "--suite", str(suite), "--out", str(tmp_path / "report")]) == 0
+
+
 def test_report_drops_error_maps_of_stale_datasets(tmp_path, suite):
     stale = tmp_path / "report" / "cache" / "maps" / "global-fit-0123456789ab-0.npy"
     stale.parent.mkdir(parents=True)

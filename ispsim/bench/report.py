@@ -153,14 +153,21 @@ def write_report(out: Path, df, suite_name: str, profile: str, bootstrap: int, l
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "results.csv", index=False, float_format="%.6g")
-    summary = summarise(df, bootstrap)
-    figs = figures(df, summary, out, out / "cache")
     _prune_maps(out / "cache" / "maps", {str(h) for h in df["dataset_hash"]})
+    failed = df[df["error"].notna()] if "error" in df else df.iloc[:0]
+    df = df.drop(failed.index)
+    summary = summarise(df, bootstrap)
+    figs = figures(df, summary, out, out / "cache") if len(df) else []
     md = [f"# Leaderboard: suite `{suite_name}` (profile `{profile}`, ispsim {__version__})", "", METRIC_NOTES, ""]
     if lpips_note:
         md += [f"{lpips_note}", ""]
     body_html = []
-    for (track, dataset), group in summary.groupby(["track", "dataset"], sort=False):
+    if len(failed):  # listed first: a mean over fewer images must not pass unnoticed
+        rows = [["method", "dataset", "camera", "image", "error"]] + [
+            [r["method"], r["dataset"], r["camera"], str(r["index"]), str(r["error"])] for _, r in failed.iterrows()]
+        md += [f"## Failures ({len(failed)} images, left out of the means)", "", _markdown(rows), ""]
+        body_html.append(f"<h2>Failures ({len(failed)} images, left out of the means)</h2>{_html_table(rows)}")
+    for (track, dataset), group in (summary.groupby(["track", "dataset"], sort=False) if len(summary) else ()):
         md += [f"## {track} track: {dataset}", ""]
         body_html.append(f"<h2>{html.escape(track)} track: {html.escape(dataset)}</h2>")
         for camera, rows in group.groupby("camera", sort=False):

@@ -113,10 +113,15 @@ class Runner:
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 with open(cache, "a") as f:
                     for i in todo:
-                        row = self.evaluate(method, store, ds, i, dhash)
-                        f.write(json.dumps(row) + "\n")
-                        f.flush()
-                        done[i] = row
+                        try:
+                            row = self.evaluate(method, store, ds, i, dhash)
+                        except Exception as e:  # one image's failure is reported; the run goes on
+                            done[i] = self._failed(method, store, ds, i, dhash, e)
+                            print(f"bench: {name} failed on {ds.key} #{i}: {done[i]['error']}", file=sys.stderr)
+                        else:  # only successes are cached: a failed image is tried again next run
+                            f.write(json.dumps(row) + "\n")
+                            f.flush()
+                            done[i] = row
                         bar.update(1)
                 bar.close()
                 rows += [done[i] for i in indices]
@@ -164,6 +169,11 @@ class Runner:
                          len(gt) * frames.shape[-2] * frames.shape[-1], psnr=float(np.mean(per_frame)),
                          ssim=float(np.mean([structural_similarity(g, p) for g, p in zip(gt, pred)])),
                          psnr_frames=json.dumps(per_frame))
+
+    def _failed(self, method, store, ds, index, dhash, error: Exception) -> dict:
+        params = store.params(ds.split, index)
+        return self._row(method, ds, params, index, dhash, Reference("none"), float("nan"), 0, 1,
+                         error=f"{type(error).__name__}: {error}")
 
     @staticmethod
     def _row(method, ds, params, index, dhash, reference, seconds, peak, pixels, **metrics) -> dict:

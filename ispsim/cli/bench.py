@@ -83,9 +83,13 @@ def cmd_run(args) -> int:
         print("bench: nothing to run (no method supports the suite's tracks)", file=sys.stderr)
         return 1
     path = write_report(out, pd.DataFrame(rows), suite.name, suite.profile, suite.bootstrap, note)
-    print(path.read_text().split("\n## ")[1].split("\n### ", 2)[1] if "### " in path.read_text() else "")
+    tracks = [sec for sec in path.read_text().split("\n## ")[1:] if "\n### " in sec]
+    print(tracks[0].split("\n### ", 2)[1] if tracks else "")
     print(f"wrote {path}, {out / 'results.csv'}, {out / 'index.html'}")
-    return 0
+    failed = sum(1 for r in rows if r.get("error"))
+    if failed:
+        print(f"bench: {failed} images failed; they are listed in the leaderboard", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_train(args) -> int:
