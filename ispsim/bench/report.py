@@ -19,6 +19,13 @@ METRIC_NOTES = (
 )
 
 
+ISO_BANDS = [0, 400, 1600, 100000]
+RESTORATION_NOTES = (
+    "Restoration track: PSNR / SSIM on the linear image (demosaiced camera RGB, normalised); sRGB PSNR / SSIM on "
+    "both linear images rendered to 8-bit sRGB with the sample's own record (white balance, matrix, gamma)."
+)
+
+
 def bootstrap_ci(values, n: int, seed: int = 0) -> tuple[float, float]:
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
@@ -35,11 +42,17 @@ def summarise(df, bootstrap: int, seed: int = 0):
 
     out = []
     for (track, dataset), group in df.groupby(["track", "dataset"], sort=False):
-        for camera, sub in [("all", group)] + list(group.groupby("camera", sort=True)):
+        slices = [("all", group)] + list(group.groupby("camera", sort=True))
+        if track == "restoration":  # the paper's question: does it hold for every Bayer order and noise level?
+            slices += [(f"Bayer {b}", sub) for b, sub in group.groupby("bayer", sort=True)]
+            bands = pd.cut(group["iso"], ISO_BANDS, right=False, labels=[f"ISO {a}-{b}" for a, b in zip(ISO_BANDS, ISO_BANDS[1:])])
+            slices += [(str(band), sub) for band, sub in group.groupby(bands, sort=True, observed=True)]
+        for camera, sub in slices:
             for method, m in sub.groupby("method", sort=False):
                 lo, hi = bootstrap_ci(m["psnr"], bootstrap, seed)
                 lp = m["lpips"].dropna()
-                out.append({"track": track, "dataset": dataset, "camera": camera, "method": method,
+                srgb = {k: float(m[k].mean()) if k in m and m[k].notna().any() else None for k in ("psnr_srgb", "ssim_srgb")}
+                out.append({**srgb, "track": track, "dataset": dataset, "camera": camera, "method": method,
                             "upper_bound": bool(m["upper_bound"].iloc[0]), "n": len(m),
                             "psnr": float(np.mean(m["psnr"])), "psnr_lo": lo, "psnr_hi": hi,
                             "ssim": float(m["ssim"].mean()), "lpips": float(lp.mean()) if len(lp) else None,
@@ -49,13 +62,16 @@ def summarise(df, bootstrap: int, seed: int = 0):
 
 
 def _table(rows, lpips_note: str) -> list[list[str]]:
-    head = ["method", "PSNR (dB)", "95% interval", "SSIM", "LPIPS", "s/MP", "peak MB", "bytes/img", "n"]
+    srgb = "psnr_srgb" in rows and rows["psnr_srgb"].notna().any()
+    head = ["method", "PSNR (dB)", "95% interval", "SSIM"] + (["sRGB PSNR", "sRGB SSIM"] if srgb else []) + [
+        "LPIPS", "s/MP", "peak MB", "bytes/img", "n"]
     body = [head]
     for _, r in rows.sort_values(["upper_bound", "psnr"], ascending=[True, False]).iterrows():
         name = r["method"] + (" (upper bound)" if r["upper_bound"] else "")
         lp = f"{r['lpips']:.4f}" if r["lpips"] is not None and np.isfinite(r["lpips"]) else lpips_note
         ci = f"[{r['psnr_lo']:.2f}, {r['psnr_hi']:.2f}]" if np.isfinite(r["psnr_lo"]) else "-"
-        body.append([name, f"{r['psnr']:.2f}", ci, f"{r['ssim']:.4f}", lp, f"{r['sec_per_mp']:.3f}",
+        extra = [f"{r['psnr_srgb']:.2f}", f"{r['ssim_srgb']:.4f}"] if srgb else []
+        body.append([name, f"{r['psnr']:.2f}", ci, f"{r['ssim']:.4f}", *extra, lp, f"{r['sec_per_mp']:.3f}",
                      f"{r['peak_mb']:.1f}", f"{r['ref_bytes']:.0f}", str(r["n"])])
     return body
 
@@ -124,7 +140,7 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
                                  squeeze=False)
         for r, i in enumerate(indices):
             axes[r, 0].imshow(np.load(cache / "maps" / f"srgb-{dhash}-{i}.npy").astype(np.float32).transpose(1, 2, 0))
-            axes[r, 0].set_title(f"sRGB #{i}", fontsize=7)
+            axes[r, 0].set_title(f"{'HQ sRGB' if sub.track.iloc[0] == 'restoration' else 'sRGB'} #{i}", fontsize=7)
             for c, m in enumerate(methods, start=1):
                 if maps[m, i].exists():
                     im = axes[r, c].imshow(np.load(maps[m, i]).astype(np.float32), cmap="magma", vmin=0, vmax=vmax)
@@ -132,7 +148,7 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
                     axes[r, c].set_title(f"{m} {float(psnr.iloc[0]):.1f} dB" if len(psnr) else m, fontsize=7)
         for ax in axes.ravel():
             ax.axis("off")
-        fig.colorbar(im, ax=axes, shrink=0.6, label="|RAW error|")
+        fig.colorbar(im, ax=axes, shrink=0.6, label="|sRGB error|" if sub.track.iloc[0] == "restoration" else "|RAW error|")
         name = f"{slug}_error_maps.png"
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
@@ -168,7 +184,7 @@ def write_report(out: Path, df, suite_name: str, profile: str, bootstrap: int, l
         md += [f"## Failures ({len(failed)} images, left out of the means)", "", _markdown(rows), ""]
         body_html.append(f"<h2>Failures ({len(failed)} images, left out of the means)</h2>{_html_table(rows)}")
     for (track, dataset), group in (summary.groupby(["track", "dataset"], sort=False) if len(summary) else ()):
-        md += [f"## {track} track: {dataset}", ""]
+        md += [f"## {track} track: {dataset}", ""] + ([RESTORATION_NOTES, ""] if track == "restoration" else [])
         body_html.append(f"<h2>{html.escape(track)} track: {html.escape(dataset)}</h2>")
         for camera, rows in group.groupby("camera", sort=False):
             table = _table(rows, "no weights" if lpips_note.startswith("LPIPS: no weights") else "not computed")

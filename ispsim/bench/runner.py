@@ -130,6 +130,8 @@ class Runner:
     def evaluate(self, method, store: DatasetStore, ds: SuiteDataset, index: int, dhash: str) -> dict:
         if ds.track == "video":
             return self.evaluate_clip(method, store, ds, index, dhash)
+        if ds.track == "restoration":
+            return self.evaluate_restoration(method, store, ds, index, dhash)
         arrays = store.read_sample(ds.split, index)
         params = store.params(ds.split, index)
         reference = make_reference(method, arrays, params, ds, self.suite.seed, index)
@@ -169,6 +171,29 @@ class Runner:
                          len(gt) * frames.shape[-2] * frames.shape[-1], psnr=float(np.mean(per_frame)),
                          ssim=float(np.mean([structural_similarity(g, p) for g, p in zip(gt, pred)])),
                          psnr_frames=json.dumps(per_frame))
+
+    def evaluate_restoration(self, method, store: DatasetStore, ds: SuiteDataset, index: int, dhash: str) -> dict:
+        """RAW restoration: the LQ mosaic (and the camera's record, as a RAW file carries it) in,
+        the linear image out; scored on the linear image and on both rendered with the record."""
+        arrays = store.read_sample(ds.split, index)
+        params = store.params(ds.split, index)
+        record = Record.from_dict(params["record"])
+        inputs = {"lq_raw": arrays["lq_raw"], "bayer": params["bayer"], "record": record,
+                  "camera": params["camera"], "iso": float(params["iso"])}
+        out, seconds, peak = _measure(lambda: method.reconstruct(inputs, Reference("none")))
+        gt = arrays["linear"]
+        a, b = Pipeline.finish(gt, record), Pipeline.finish(np.clip(out, 0, None), record)
+        row = self._row(method, ds, params, index, dhash, Reference("none"), seconds, peak, gt.shape[-2] * gt.shape[-1],
+                        psnr=peak_signal_noise_ratio(gt, out), ssim=structural_similarity(gt, out),
+                        psnr_srgb=peak_signal_noise_ratio(a, b), ssim_srgb=structural_similarity(a, b),
+                        bayer=params["bayer"], iso=float(params["iso"]))
+        if self.lpips is not None:
+            import torch
+
+            with torch.no_grad():
+                row["lpips"] = float(self.lpips(torch.from_numpy(a)[None], torch.from_numpy(b)[None])[0])
+        self._save_maps(method, dhash, index, np.abs(b - a).mean(axis=0), a)
+        return row
 
     def _failed(self, method, store, ds, index, dhash, error: Exception) -> dict:
         params = store.params(ds.split, index)

@@ -22,6 +22,11 @@ REGISTRY = {
     "cam-ft": "ispsim.methods.cam:CAMFineTuned",
     "priorraw": "ispsim.methods.priorraw:PriorRAW",
     "priorraw-search": "ispsim.methods.priorraw:PriorRAWSearch",
+    "unet-raw": "ispsim.methods.restoration:OneStageUNet",
+    "isp-unet": "ispsim.methods.restoration:TwoStage",
+    "rddm": "ispsim.methods.rddm:RDDM",
+    "rddm-allinone": "ispsim.methods.rddm:RDDMAllInOne",
+    "rddm-rawloss": "ispsim.methods.rddm:RDDMRawLoss",
 }
 
 

@@ -88,10 +88,14 @@ class PerCameraModels:
         self._load(camera, state)
         self.digests[camera] = sha256_of(path)
 
+    def model_keys(self, store) -> list[str]:
+        """One model per camera; a method with one model for everything returns ``["all"]``."""
+        return list(store.meta["cameras"])
+
     def fit(self, store, *, progress: bool = True, save_to: Path | None = None) -> None:
-        """Load or train one model per camera of ``store``. ``save_to``: train afresh and write the
-        checkpoints (with model cards) there, as ``bench train`` does for the shipped ones."""
-        for camera in store.meta["cameras"]:
+        """Load or train one model per key (camera) of ``store``. ``save_to``: train afresh and write
+        the checkpoints (with model cards) there, as ``bench train`` does for the shipped ones."""
+        for camera in self.model_keys(store):
             name = self.checkpoint_name(camera)
             if save_to is not None:
                 path = Path(save_to) / name

@@ -148,6 +148,15 @@ class Pipeline:
     @staticmethod
     def finish(rgb, record: Record):
         """Demosaiced camera RGB -> sRGB with the record's parameters (deterministic)."""
+        x = quantize.quantize(Pipeline.post_tone(rgb, record), record.output_bits)
+        if record.jpeg_quality:
+            x = jpeg.jpeg(x, record.jpeg_quality)
+        return x
+
+    @staticmethod
+    def post_tone(rgb, record: Record):
+        """The post-tone processing of :meth:`finish` (white balance, matrix, exposure, tone,
+        OETF) without output quantisation: differentiable on tensors (RDDM's PTP loss)."""
         x = white_balance.apply_gains(rgb, record.gains)
         x = color.apply_matrix(x, np.asarray(record.ccm).reshape(3, 3))
         x = x * record.exposure
@@ -156,11 +165,7 @@ class Pipeline:
         x = x.clip(0, 1)
         if record.tone_curve > 0:
             x = tone.apply_curve(x, record.tone_curve)
-        x = tone.encode_srgb(x) if record.oetf == "srgb" else tone.encode_gamma(x, record.gamma)
-        x = quantize.quantize(x, record.output_bits)
-        if record.jpeg_quality:
-            x = jpeg.jpeg(x, record.jpeg_quality)
-        return x
+        return tone.encode_srgb(x) if record.oetf == "srgb" else tone.encode_gamma(x, record.gamma)
 
     # -- inverse ----------------------------------------------------------------------------
     def draw_blind(self, rng=None) -> Record:

@@ -1,0 +1,210 @@
+"""RDDM as an ispsim method (restoration track).
+
+Training follows the paper's strategy in two stages, on the store's training split:
+1. RVAE pre-training on linear images: encoder and decoder learn linear -> latent -> linear
+   (L1 on the linear image + L1 after the PTP, + LPIPS when its weights are present). Cached per
+   (recipe, stage-one settings), so the ablation variants share it.
+2. The decoder is frozen; CMB-LoRA groups are added to the RVAE encoder and the UNet, and the
+   model learns sensor mosaic -> linear image through the one-step diffusion network with the
+   dual-domain loss (MSE on the linear image + MSE after the PTP). Each sample's Bayer order picks
+   its LoRA group: a batch is split by order and each part runs with its own group.
+
+The paper starts from Stable Diffusion 2.1 (``paper`` profile: ``sd_path``) and trains only the
+LoRA weights. Without those weights (``quick`` / ``cpu``) the RVAE and the UNet are small
+networks trained from scratch, and the UNet's base weights train too (``train_unet_base``): there
+is no pretrained prior for LoRA alone to adapt. The paper's VSD and GAN losses are left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ...errors import ConfigError
+from ..base import MethodInfo, Reference
+from ..checkpoints import cache_dir, save_checkpoint
+from ..restoration import Pairs, RestorationModel, dual_loss, post_tone, train_loop
+
+STAGE_ONE = ("vae_widths", "latent", "layers", "rvae_steps", "rvae_lr", "patch", "batch", "rvae_srgb_weight", "kl_weight",
+             "lpips_weight", "seed", "sd_path")
+
+
+class RDDM(RestorationModel):
+    info = MethodInfo("rddm", ("restoration",), "RAW-domain one-step diffusion: RVAE + CMB-LoRA + PTP dual-domain loss",
+                      trainable=True, paper="RDDM, 2025")
+    settings_file = "rddm"
+    defaults = {
+        "vae_widths": [128, 256, 512, 512], "latent": 4, "layers": 2, "unet_widths": [320, 640, 1280, 1280],
+        "timestep": 999, "rank": 4, "lora": "cmb", "train_unet_base": False, "sd_path": "",
+        "rvae_steps": 20000, "rvae_lr": 1e-4, "rvae_srgb_weight": 1.0, "kl_weight": 1e-6, "lpips_weight": 0.0,
+        "steps": 150000, "lr": 5e-5, "patch": 128, "batch": 16, "srgb_weight": 1.0, "seed": 0, "threads": 0,
+    }
+    overrides: dict = {}
+
+    def __init__(self, settings=None, profile="quick"):
+        settings = {**(settings or {}), **self.overrides}
+        if settings.get("lora", "cmb") not in ("cmb", "shared"):
+            raise ConfigError(f"rddm: lora: expected 'cmb' or 'shared', got {settings['lora']!r}")
+        super().__init__(settings, profile)
+
+    # -- networks ---------------------------------------------------------------------------
+    def groups(self):
+        from .model import BAYER, SHARED
+
+        return BAYER if self.settings["lora"] == "cmb" else (SHARED,)
+
+    def group_of(self, bayer: str) -> str:
+        return bayer if self.settings["lora"] == "cmb" else "shared"
+
+    def _base(self):
+        from .model import RDDMNet, build_rvae, build_unet, load_stable_diffusion
+
+        s = self.settings
+        if s["sd_path"]:
+            vae, unet, prompt = load_stable_diffusion(s["sd_path"])
+            return RDDMNet(vae, unet, s["timestep"], prompt)
+        return RDDMNet(build_rvae(s["vae_widths"], s["latent"], s["layers"]),
+                       build_unet(s["unet_widths"], s["latent"], s["layers"]), s["timestep"])
+
+    def _adapt(self, net):
+        """Add the LoRA groups; only they (and, from scratch, the UNet's base) train."""
+        from .model import add_lora
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            add_lora(net.vae.encoder, self.groups(), self.settings["rank"])
+            add_lora(net.unet, self.groups(), self.settings["rank"])
+        for name, p in net.named_parameters():
+            p.requires_grad_("lora_" in name or (self.settings["train_unet_base"] and name.startswith("unet.")))
+        return net
+
+    def _net(self):
+        return self._adapt(self._base())
+
+    def run(self, net, mosaic: torch.Tensor, bayer) -> torch.Tensor:
+        """Each sample through its own LoRA group (a batch is split by group)."""
+        from .model import set_group
+
+        out = torch.empty(len(mosaic), 3, *mosaic.shape[-2:])
+        for group in dict.fromkeys(self.group_of(b) for b in bayer):
+            idx = [k for k, b in enumerate(bayer) if self.group_of(b) == group]
+            set_group(net.vae.encoder, group)
+            set_group(net.unet, group)
+            out[idx] = net(mosaic[idx])
+        return out
+
+    # -- training ---------------------------------------------------------------------------
+    def _stage_one_path(self, store):
+        key = json.dumps({k: self.settings[k] for k in STAGE_ONE}, sort_keys=True)
+        return cache_dir() / f"rddm-rvae-{store.recipe.digest()}-{hashlib.sha256(key.encode()).hexdigest()[:8]}.pt"
+
+    def pretrain_rvae(self, net, pairs, store, progress) -> float | None:
+        """Stage one: the RVAE learns linear -> latent -> linear (cached; None when loaded)."""
+        path = self._stage_one_path(store)
+        if path.exists():
+            net.vae.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            return None
+        s = self.settings
+        lpips = _lpips() if s["lpips_weight"] > 0 else None
+        params = list(net.vae.parameters())
+        for p in params:
+            p.requires_grad_(True)
+
+        def step(g):
+            b = pairs.batch(s["batch"], s["patch"], g)
+            x = b["linear"]
+            posterior = net.vae.encode(2 * x - 1).latent_dist
+            y = (net.vae.decode(posterior.sample(generator=g)).sample + 1) / 2
+            a, c = post_tone(y, b["records"]), post_tone(x, b["records"])
+            loss = F.l1_loss(y, x) + s["rvae_srgb_weight"] * F.l1_loss(a, c) + s["kl_weight"] * posterior.kl().mean()
+            if lpips is not None:
+                loss = loss + s["lpips_weight"] * lpips(a, c).mean()
+            return loss
+
+        net.vae.train()
+        loss = train_loop(params, step, s, progress, "rddm stage one (RVAE)", s["rvae_steps"], s["rvae_lr"])
+        net.vae.eval()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.partial")
+        torch.save(net.vae.state_dict(), tmp)
+        tmp.replace(path)
+        return loss
+
+    def _train(self, camera, store, path, progress):
+        s = self.settings
+        pairs = Pairs(store)
+        net = self._base()
+        rvae_loss = self.pretrain_rvae(net, pairs, store, progress)
+        net = self._adapt(net)
+        params = [p for p in net.parameters() if p.requires_grad]  # before groups toggle requires_grad
+
+        def step(g):
+            b = pairs.batch(s["batch"], s["patch"], g)
+            total = 0.0
+            groups = [self.group_of(x) for x in b["bayer"]]
+            for group in dict.fromkeys(groups):
+                idx = [k for k, x in enumerate(groups) if x == group]
+                pred = self.run(net, b["lq"][idx], [b["bayer"][k] for k in idx])
+                loss = dual_loss(pred, b["linear"][idx], [b["records"][k] for k in idx], s["srgb_weight"])
+                (loss * len(idx) / len(groups)).backward()
+                total += float(loss.detach()) * len(idx) / len(groups)
+            return torch.tensor(total)
+
+        net.train()
+        net.vae.decoder.eval()
+        loss = train_loop(params, step, s, progress, f"{self.info.name} stage two (CMB-LoRA)")
+        net.eval()
+        card = self._card(store, camera, final_loss=loss, rvae_loss=rvae_loss,
+                          note="quick/cpu: small RVAE and UNet trained from scratch (no Stable Diffusion weights); "
+                               "no VSD or GAN loss" if not s["sd_path"] else "Stable Diffusion 2.1 from " + s["sd_path"])
+        save_checkpoint(_trainable_state(net), path, card)
+        self.models[camera] = net
+
+    def _load(self, camera, state):
+        net = self._net()
+        missing = set(net.state_dict()) - set(state)
+        if missing:
+            raise ConfigError(f"{self.info.name}: checkpoint lacks {len(missing)} tensors (e.g. {sorted(missing)[0]}); "
+                              "it was made with other settings")
+        net.load_state_dict(state)
+        self.models[camera] = net.eval()
+
+    def reconstruct(self, inputs, reference: Reference):
+        lq = torch.from_numpy(np.asarray(inputs["lq_raw"], np.float32))[None]
+        h, w = lq.shape[-2:]
+        f = 2 ** len(self.settings["vae_widths"]) if not self.settings["sd_path"] else 8
+        pad = (0, (-w) % (2 * f), 0, (-h) % (2 * f))  # even pads keep the Bayer phase
+        with torch.no_grad():
+            out = self.run(self._model(), F.pad(lq, pad, mode="reflect"), [inputs["bayer"]])
+        return out[0, :, :h, :w].numpy()
+
+
+def _trainable_state(net) -> dict:
+    """Every tensor: small models from scratch ship whole (a few MB)."""
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def _lpips():
+    from ...bench.lpips import load_lpips
+
+    model, note = load_lpips()
+    if model is None:
+        raise ConfigError(f"rddm: lpips_weight > 0 but {note}")
+    return model
+
+
+class RDDMAllInOne(RDDM):
+    info = MethodInfo("rddm-allinone", ("restoration",), "RDDM ablation: one LoRA shared by all Bayer orders",
+                      trainable=True, experimental=True, paper="RDDM, 2025, Table 7")
+    overrides = {"lora": "shared"}
+
+
+class RDDMRawLoss(RDDM):
+    info = MethodInfo("rddm-rawloss", ("restoration",), "RDDM ablation: RAW-domain loss only (no PTP sRGB term)",
+                      trainable=True, experimental=True, paper="RDDM, 2025, Table 5")
+    overrides = {"srgb_weight": 0.0}

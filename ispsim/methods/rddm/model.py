@@ -1,0 +1,114 @@
+"""RDDM's networks, built with diffusers and peft (imported only when RDDM is used).
+
+- RVAE: diffusers' ``AutoencoderKL``. Its encoder takes the sensor mosaic (one channel, repeated
+  to the three the linear pre-training used) and its decoder gives the linear image.
+- The one-step diffusion network: a diffusers UNet run once at a fixed timestep ``t``; the refined
+  latent is its x0 prediction ``(z - sqrt(1 - a_t) eps) / sqrt(a_t)`` (OSEDiff's one step), with
+  ``a_t`` from the DDPM schedule of Stable Diffusion.
+- CMB-LoRA: peft LoRA layers on every convolution and attention projection of the RVAE encoder
+  and of the UNet, one adapter group per Bayer order (or one shared group: the all-in-one ablation);
+  the group is chosen per sample.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel, UNet2DModel
+from peft import LoraConfig, inject_adapter_in_model
+from peft.tuners.lora import LoraLayer
+from torch import nn
+
+from ...errors import ConfigError
+
+BAYER = ("RGGB", "BGGR", "GRBG", "GBRG")
+SHARED = "shared"
+
+
+def _groups(widths) -> int:
+    return math.gcd(*widths, 32)
+
+
+def build_rvae(widths, latent: int, layers: int) -> AutoencoderKL:
+    n = len(widths)
+    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * n,
+                         up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=tuple(widths),
+                         layers_per_block=layers, latent_channels=latent, norm_num_groups=_groups(widths))
+
+
+def build_unet(widths, latent: int, layers: int) -> UNet2DModel:
+    n = len(widths)
+    return UNet2DModel(in_channels=latent, out_channels=latent, block_out_channels=tuple(widths),
+                       layers_per_block=layers, norm_num_groups=_groups(widths),
+                       down_block_types=("DownBlock2D",) * (n - 1) + ("AttnDownBlock2D",),
+                       up_block_types=("AttnUpBlock2D",) + ("UpBlock2D",) * (n - 1))
+
+
+def load_stable_diffusion(path: str | Path):
+    """(RVAE, conditional UNet, empty-prompt embedding) from a local Stable Diffusion 2.1 folder
+    (``vae/``, ``unet/``, ``text_encoder/``, ``tokenizer/`` as diffusers saves them)."""
+    path = Path(path).expanduser()
+    missing = [d for d in ("vae", "unet", "text_encoder", "tokenizer") if not (path / d).is_dir()]
+    if missing:
+        raise ConfigError(f"rddm paper profile: Stable Diffusion 2.1 not found at {path} (missing {', '.join(missing)}/); "
+                          "download it there, or use the cpu profile, which trains small networks from scratch")
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    tok = CLIPTokenizer.from_pretrained(path / "tokenizer")
+    text = CLIPTextModel.from_pretrained(path / "text_encoder")
+    ids = tok([""], padding="max_length", max_length=tok.model_max_length, return_tensors="pt").input_ids
+    with torch.no_grad():
+        prompt = text(ids)[0]
+    return (AutoencoderKL.from_pretrained(path / "vae"), UNet2DConditionModel.from_pretrained(path / "unet"), prompt)
+
+
+def lora_targets(module: nn.Module) -> list[str]:
+    return [n for n, m in module.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and "lora_" not in n]
+
+
+def add_lora(module: nn.Module, groups, rank: int) -> None:
+    """One LoRA adapter per group on every convolution and linear layer of ``module``."""
+    targets = lora_targets(module)
+    for name in groups:
+        inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=rank, target_modules=targets), module, adapter_name=name)
+
+
+def set_group(module: nn.Module, name: str) -> None:
+    for m in module.modules():
+        if isinstance(m, LoraLayer):
+            m.set_adapter(name)
+
+
+class RDDMNet(nn.Module):
+    """Sensor mosaic ``(B, 1, H, W)`` in [0, 1] -> linear image ``(B, 3, H, W)``."""
+
+    def __init__(self, vae: AutoencoderKL, unet, timestep: int, prompt: torch.Tensor | None = None):
+        super().__init__()
+        self.vae, self.unet, self.timestep = vae, unet, int(timestep)
+        sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+        self.alpha_bar = float(sched.alphas_cumprod[self.timestep])
+        self.register_buffer("prompt", prompt if prompt is not None else torch.zeros(0), persistent=False)
+        self.scale = float(vae.config.scaling_factor)
+
+    def encode(self, x3: torch.Tensor) -> torch.Tensor:
+        return self.vae.encode(2 * x3 - 1).latent_dist.mode() * self.scale
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return (self.vae.decode(z / self.scale).sample + 1) / 2
+
+    def refine(self, z: torch.Tensor) -> torch.Tensor:
+        t = torch.full((len(z),), self.timestep, dtype=torch.long)
+        if isinstance(self.unet, UNet2DConditionModel):
+            eps = self.unet(z, t, encoder_hidden_states=self.prompt.expand(len(z), -1, -1)).sample
+        else:
+            eps = self.unet(z, t).sample
+        return (z - math.sqrt(1 - self.alpha_bar) * eps) / math.sqrt(self.alpha_bar)
+
+    def forward(self, mosaic: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.refine(self.encode(mosaic.expand(-1, 3, -1, -1))))
+
+    def autoencode(self, linear: torch.Tensor) -> torch.Tensor:
+        """The RVAE pre-training path: linear -> latent -> linear, no diffusion step."""
+        return self.decode(self.encode(linear))

@@ -1,0 +1,249 @@
+"""The RAW-restoration track: training pairs, the dual-domain loss and two baselines.
+
+A restoration method gets ``inputs = {"lq_raw": (1, H, W) mosaic, "bayer", "record", "camera",
+"iso"}`` and returns the linear image ``(3, H, W)`` (camera RGB, demosaiced, restored). The record
+is the camera's own metadata that a RAW file carries (white-balance gains, colour matrix, tone):
+what the post-tone processing (PTP) needs to render sRGB, never the degradations.
+
+Baselines, trained on the same RDDM-style data as RDDM:
+- ``unet-raw`` (one stage): a U-Net from the packed RAW ``[R, Gr, Gb, B]`` to the linear image,
+  a residual over the bilinear demosaic.
+- ``isp-unet`` (two stages, ISP -> IR): classic demosaic (Malvar-He-Cutler) and non-local-means
+  denoising, the camera's PTP to 8-bit sRGB, then an sRGB U-Net; the restored sRGB goes back to
+  linear through the record's inverse PTP.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..errors import ConfigError
+from ..pipeline import Pipeline, Record
+from ..stages import cfa, demosaic
+from .base import Method, MethodInfo, Reference
+from .checkpoints import PerCameraModels, save_checkpoint
+from .nn import UNet, pad_to
+
+
+class Pairs:
+    """The (LQ RAW, linear HQ) pairs of one split of an RDDM-style store, in memory."""
+
+    def __init__(self, store, split: str = "train"):
+        if store.recipe.style != "rddm":
+            raise ConfigError(f"{store.path}: restoration methods train on rddm-style stores, this one is "
+                              f"{store.recipe.style!r}")
+        self.indices = store.done_indices(split)
+        if not self.indices:
+            raise ConfigError(f"{store.path}: no finished samples in split {split!r}")
+        arrays = [store.read_sample(split, i) for i in self.indices]
+        params = [store.params(split, i) for i in self.indices]
+        self.lq = torch.from_numpy(np.stack([a["lq_raw"] for a in arrays]))
+        self.linear = torch.from_numpy(np.stack([a["linear"] for a in arrays]))
+        self.srgb = torch.from_numpy(np.stack([a["hq_srgb"] for a in arrays]))
+        self.bayer = [p["bayer"] for p in params]
+        self.records = [Record.from_dict(p["record"]) for p in params]
+        self.iso = [float(p["iso"]) for p in params]
+
+    def __len__(self):
+        return len(self.indices)
+
+    def batch(self, n: int, patch: int, g: torch.Generator, extra: torch.Tensor | None = None) -> dict:
+        """``n`` random crops at even offsets (a crop keeps its mosaic's Bayer order)."""
+        h, w = self.lq.shape[-2:]
+        patch = min(patch, h, w) // 2 * 2
+        idx = torch.randint(len(self), (n,), generator=g)
+        ys = torch.randint((h - patch) // 2 + 1, (n,), generator=g) * 2
+        xs = torch.randint((w - patch) // 2 + 1, (n,), generator=g) * 2
+        crop = lambda t: torch.stack([t[i, :, y:y + patch, x:x + patch] for i, y, x in zip(idx, ys, xs)])  # noqa: E731
+        out = {"lq": crop(self.lq), "linear": crop(self.linear), "srgb": crop(self.srgb),
+               "bayer": [self.bayer[i] for i in idx], "records": [self.records[i] for i in idx]}
+        if extra is not None:
+            out["extra"] = crop(extra)
+        return out
+
+
+def post_tone(x: torch.Tensor, records) -> torch.Tensor:
+    """Differentiable PTP of a batch ``(B, 3, H, W)``, each image with its own record."""
+    return torch.stack([Pipeline.post_tone(xi, r) for xi, r in zip(x, records)])
+
+
+def dual_loss(pred, target, records, srgb_weight: float) -> torch.Tensor:
+    """RDDM's dual-domain loss: MSE on the linear image + ``srgb_weight`` x MSE after the PTP."""
+    loss = F.mse_loss(pred, target)
+    if srgb_weight > 0:
+        loss = loss + srgb_weight * F.mse_loss(post_tone(pred, records), post_tone(target, records))
+    return loss
+
+
+def bilinear_rgb(lq: torch.Tensor, patterns) -> torch.Tensor:
+    """Bilinear demosaic of a batch of mosaics, each in its own Bayer order."""
+    return torch.stack([demosaic.demosaic(m, p, "bilinear") for m, p in zip(lq, patterns)])
+
+
+def threads(n: int):
+    """Torch intra-op threads for training (0: leave as is)."""
+    if n > 0:
+        torch.set_num_threads(n)
+
+
+class RestorationModel(PerCameraModels, Method):
+    """One trained model for every camera and Bayer order of a store (key ``all``)."""
+
+    def __init__(self, settings=None, profile="quick"):
+        super().__init__(settings, profile)
+        self._init_models()
+
+    def model_keys(self, store) -> list[str]:
+        return ["all"]
+
+    def checkpoint_name(self, camera: str) -> str:
+        return f"{self.info.name}-{self.profile}-{camera}.pt"
+
+    def _card(self, store, camera, **extra) -> dict:
+        return {"method": self.info.name, "profile": self.profile, "settings": self.settings,
+                "data": {"recipe": store.recipe.name, "digest": store.recipe.digest(), "size": store.size_name,
+                         "train_images": len(store.done_indices("train"))},
+                "command": f"bench train {self.info.name} --profile {self.profile} --recipe {store.recipe.name} "
+                           f"--size {store.size_name}", **extra}
+
+    def _load(self, camera, state):
+        net = self._net()
+        net.load_state_dict(state)
+        self.models[camera] = net.eval()
+
+    def _model(self):
+        if "all" not in self.models:
+            raise ConfigError(f"{self.info.name}: no trained model; call fit(store) first (bench run does)")
+        return self.models["all"]
+
+
+def train_loop(params, step_loss, s: dict, progress: bool, desc: str, steps: int | None = None,
+               lr: float | None = None) -> float:
+    """AdamW with cosine decay over ``steps`` calls of ``step_loss(g)`` (which draws its own batch
+    from the seeded generator ``g`` and returns the loss); returns the last loss."""
+    from tqdm import tqdm
+
+    threads(s["threads"])
+    steps = steps or s["steps"]
+    g = torch.Generator().manual_seed(s["seed"])
+    torch.manual_seed(s["seed"])
+    params = [p for p in params if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr or s["lr"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    loss = torch.tensor(float("nan"))
+    for _ in tqdm(range(steps), desc=desc, unit="step", disable=not progress):
+        opt.zero_grad()
+        loss = step_loss(g)
+        if loss.requires_grad:  # a step_loss may have run backward itself (per-group sub-batches)
+            loss.backward()
+        opt.step()
+        sched.step()
+    return float(loss.detach())
+
+
+class PackedUNet(torch.nn.Module):
+    """Packed RAW (4, H/2, W/2) -> linear RGB (3, H, W): a residual over the bilinear demosaic."""
+
+    def __init__(self, widths, bottleneck):
+        super().__init__()
+        self.net = UNet(4, 12, widths, bottleneck)
+
+    def forward(self, lq, patterns):
+        packed = torch.stack([cfa.pack(m, p) for m, p in zip(lq, patterns)])
+        h, w = packed.shape[-2:]
+        res = F.pixel_shuffle(self.net(pad_to(packed, 2 ** len(self.net.down)))[..., :h, :w], 2)
+        return bilinear_rgb(lq, patterns) + res
+
+
+class OneStageUNet(RestorationModel):
+    info = MethodInfo("unet-raw", ("restoration",), "one-stage U-Net: packed RAW -> linear image (demosaic + denoise + restore)",
+                      trainable=True, paper="the one-stage baseline of RDDM's comparison")
+    settings_file = "restoration"
+    defaults = {"widths": [32, 64, 128, 256], "bottleneck": 256, "steps": 20000, "patch": 128, "batch": 8,
+                "lr": 1e-3, "srgb_weight": 1.0, "seed": 0, "threads": 0}
+
+    def _net(self):
+        return PackedUNet(self.settings["widths"], self.settings["bottleneck"])
+
+    def _train(self, camera, store, path, progress):
+        pairs, net, s = Pairs(store), self._net(), self.settings
+
+        def step(g):
+            b = pairs.batch(s["batch"], s["patch"], g)
+            return dual_loss(net(b["lq"], b["bayer"]), b["linear"], b["records"], s["srgb_weight"])
+
+        net.train()
+        loss = train_loop(net.parameters(), step, s, progress, f"{self.info.name} train")
+        save_checkpoint(net.state_dict(), path, self._card(store, camera, final_loss=loss))
+        self.models[camera] = net.eval()
+
+    def reconstruct(self, inputs, reference: Reference):
+        lq = torch.from_numpy(np.asarray(inputs["lq_raw"], np.float32))[None]
+        with torch.no_grad():
+            return self._model()(lq, [inputs["bayer"]])[0].numpy()
+
+
+def classic_isp(lq: np.ndarray, bayer: str, record: Record, camera: str, iso: float) -> np.ndarray:
+    """Stage one of the two-stage baseline: Malvar-He-Cutler demosaic, then non-local means with
+    the noise level the camera's ISO model gives at the image's mean signal; 8-bit sRGB out."""
+    from skimage.restoration import denoise_nl_means
+
+    from ..cameras import load_camera
+
+    rgb = demosaic.demosaic(np.asarray(lq, np.float32), bayer, "malvar2004").clip(0, None)
+    shot, read = load_camera(camera).noise.levels(iso) if iso > 0 else (0.0, 0.0)
+    sigma = math.sqrt(max(shot * float(rgb.mean()) + read, 1e-12))
+    rgb = denoise_nl_means(rgb, h=0.8 * sigma, sigma=sigma, fast_mode=True, patch_size=5, patch_distance=6,
+                           channel_axis=0).astype(np.float32)
+    return Pipeline.finish(rgb, record).astype(np.float32)
+
+
+class SrgbUNet(torch.nn.Module):
+    """sRGB restoration network of the two-stage baseline: a residual U-Net."""
+
+    def __init__(self, widths, bottleneck):
+        super().__init__()
+        self.net = UNet(3, 3, widths, bottleneck)
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        return x + self.net(pad_to(x, 2 ** len(self.net.down)))[..., :h, :w]
+
+
+class TwoStage(RestorationModel):
+    info = MethodInfo("isp-unet", ("restoration",), "two-stage ISP -> IR: classic demosaic + NLM denoise, PTP, sRGB U-Net",
+                      trainable=True, paper="the two-stage (ISP -> restoration) baseline of RDDM's comparison")
+    settings_file = "restoration"
+    defaults = OneStageUNet.defaults
+
+    def _net(self):
+        return SrgbUNet(self.settings["widths"], self.settings["bottleneck"])
+
+    def _train(self, camera, store, path, progress):
+        from tqdm import tqdm
+
+        pairs, net, s = Pairs(store), self._net(), self.settings
+        stage1 = torch.from_numpy(np.stack([
+            classic_isp(pairs.lq[k].numpy(), pairs.bayer[k], pairs.records[k], store.params("train", i)["camera"],
+                        pairs.iso[k])
+            for k, i in enumerate(tqdm(pairs.indices, desc="isp-unet stage one", unit="img", disable=not progress))]))
+
+        def step(g):
+            b = pairs.batch(s["batch"], s["patch"], g, extra=stage1)
+            return F.mse_loss(net(b["extra"]), b["srgb"])
+
+        net.train()
+        loss = train_loop(net.parameters(), step, s, progress, f"{self.info.name} train")
+        save_checkpoint(net.state_dict(), path, self._card(store, camera, final_loss=loss))
+        self.models[camera] = net.eval()
+
+    def reconstruct(self, inputs, reference: Reference):
+        record = inputs["record"]
+        srgb = classic_isp(inputs["lq_raw"], inputs["bayer"], record, inputs["camera"], inputs["iso"])
+        with torch.no_grad():
+            out = self._model()(torch.from_numpy(srgb)[None])[0].clamp(0, 1).numpy()
+        return Pipeline.invert(out, record, mosaic=False)
