@@ -170,6 +170,7 @@ class OneStageUNet(RestorationModel):
         return PackedUNet(self.settings["widths"], self.settings["bottleneck"])
 
     def _train(self, camera, store, path, progress):
+        torch.manual_seed(self.settings["seed"])  # the initial weights too: same seed, same bytes
         pairs, net, s = Pairs(store), self._net(), self.settings
 
         def step(g):
@@ -226,6 +227,7 @@ class TwoStage(RestorationModel):
     def _train(self, camera, store, path, progress):
         from tqdm import tqdm
 
+        torch.manual_seed(self.settings["seed"])
         pairs, net, s = Pairs(store), self._net(), self.settings
         stage1 = torch.from_numpy(np.stack([
             classic_isp(pairs.lq[k].numpy(), pairs.bayer[k], pairs.records[k], store.params("train", i)["camera"],

@@ -138,8 +138,10 @@ class RDDM(RestorationModel):
     def _train(self, camera, store, path, progress):
         s = self.settings
         pairs = Pairs(store)
+        torch.manual_seed(s["seed"])  # the initial weights too: same seed, same bytes
         net = self._base()
         rvae_loss = self.pretrain_rvae(net, pairs, store, progress)
+        torch.manual_seed(s["seed"] + 1)  # LoRA's initial weights: the same whether stage one ran or loaded
         net = self._adapt(net)
         params = [p for p in net.parameters() if p.requires_grad]  # before groups toggle requires_grad
 

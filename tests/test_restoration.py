@@ -1,0 +1,233 @@
+"""The restoration track: differentiable PTP, RDDM's networks and CMB-LoRA, the baselines, the runner."""
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from ispsim.errors import ConfigError
+from ispsim.pipeline import Pipeline, Record
+from ispsim.stages import cfa, quantize
+
+from .conftest import psnr, smooth_raw_rgb
+
+
+@pytest.fixture(scope="module")
+def rddm_store(tmp_path_factory):
+    from ispsim.datasets.build import build
+    from ispsim.datasets.recipe import load_recipe
+    from ispsim.datasets.store import DatasetStore
+
+    path = tmp_path_factory.mktemp("rddm") / "s"
+    build(load_recipe("rddm"), path, "quick", progress=False)
+    return DatasetStore(path)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ISPSIM_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _record(store, i=0):
+    return Record.from_dict(store.params("test", i)["record"])
+
+
+def test_post_tone_is_finish_before_quantisation_on_both_backends(rddm_store):
+    record = _record(rddm_store)
+    x = rddm_store.read_sample("test", 0)["linear"]
+    ref = Pipeline.post_tone(x, record)
+    np.testing.assert_array_equal(quantize.quantize(ref, record.output_bits), Pipeline.finish(x, record))
+    out = Pipeline.post_tone(torch.from_numpy(x), record).numpy()
+    np.testing.assert_allclose(out, ref, atol=2e-6)
+
+
+def test_post_tone_gradient_matches_finite_differences(rddm_store):
+    record = _record(rddm_store)
+    x = torch.rand(3, 4, 5, dtype=torch.float64) * 0.15 + 0.05  # inside [0, 1] after gains: no clipping kink
+    assert torch.autograd.gradcheck(lambda t: Pipeline.post_tone(t, record), (x.requires_grad_(),), eps=1e-6, atol=1e-5)
+
+
+def test_pairs_crops_keep_the_bayer_phase(rddm_store):
+    from ispsim.methods.restoration import Pairs
+
+    pairs = Pairs(rddm_store, "train")
+    b = pairs.batch(6, 32, torch.Generator().manual_seed(0))
+    assert b["lq"].shape == (6, 1, 32, 32) and b["linear"].shape == (6, 3, 32, 32)
+    for lq, lin, bayer in zip(b["lq"], b["linear"], b["bayer"]):
+        # The noise-free mosaic of the clean crop correlates with the LQ crop only in the right phase.
+        right = np.corrcoef(cfa.mosaic(lin.numpy(), bayer).ravel(), lq.numpy().ravel())[0, 1]
+        other = {"RGGB": "BGGR", "BGGR": "RGGB", "GRBG": "GBRG", "GBRG": "GRBG"}[bayer]
+        wrong = np.corrcoef(cfa.mosaic(lin.numpy(), other).ravel(), lq.numpy().ravel())[0, 1]
+        assert right > wrong
+
+
+def test_pairs_refuse_other_styles(olympus_store):
+    from ispsim.methods.restoration import Pairs
+
+    with pytest.raises(ConfigError, match="rddm-style"):
+        Pairs(olympus_store)
+
+
+def test_classic_isp_renders_a_clean_mosaic_like_the_camera():
+    from ispsim.methods.restoration import classic_isp
+
+    record = Pipeline("sony").profile_record()
+    rgb = smooth_raw_rgb(64, 64, record.gains, 0.1, 0.4)
+    for bayer in ("RGGB", "GBRG"):
+        srgb = classic_isp(cfa.mosaic(rgb, bayer), bayer, record, "sony_slt_a57", 0.0)
+        assert psnr(Pipeline.finish(rgb, record)[:, 4:-4, 4:-4], srgb[:, 4:-4, 4:-4]) > 40
+
+
+def test_nothing_imports_diffusers_or_peft_until_rddm_builds_a_network():
+    code = ("import sys, ispsim.methods as m, ispsim.bench.runner, ispsim.cli.bench\n"
+            "meth = m.create_method('rddm', 'quick'); m.list_methods()\n"
+            "assert not {'diffusers', 'peft'} & set(sys.modules), sorted({'diffusers', 'peft'} & set(sys.modules))\n"
+            "meth._net()\nassert {'diffusers', 'peft'} <= set(sys.modules)\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_one_step_is_the_x0_prediction_of_stable_diffusions_schedule():
+    from ispsim.methods import create_method
+
+    net = create_method("rddm", "quick")._base()
+    betas = np.linspace(math.sqrt(0.00085), math.sqrt(0.012), 1000) ** 2  # SD's "scaled_linear" schedule
+    a = float(np.prod(1 - betas[: net.timestep + 1]))
+    assert net.alpha_bar == pytest.approx(a, rel=1e-5)
+    z = torch.randn(2, net.unet.config.in_channels, 8, 8)
+    with torch.no_grad():
+        eps = net.unet(z, net.timestep).sample
+        np.testing.assert_allclose(net.refine(z), (z - math.sqrt(1 - a) * eps) / math.sqrt(a), atol=1e-5)
+
+
+def _perturbed_net(method):
+    net = method._net()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if "lora_B" in name:  # peft initialises B to zero: every group would be the identity
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    return net.eval()
+
+
+def test_cmb_lora_picks_each_samples_group_within_a_batch():
+    from ispsim.methods import create_method
+
+    method = create_method("rddm", "quick")
+    net = _perturbed_net(method)
+    x = torch.rand(4, 1, 16, 16)
+    orders = ["RGGB", "BGGR", "GRBG", "RGGB"]
+    with torch.no_grad():
+        mixed = method.run(net, x, orders)
+        alone = torch.cat([method.run(net, x[k:k + 1], [o]) for k, o in enumerate(orders)])
+        as_bggr = method.run(net, x[:1], ["BGGR"])
+    np.testing.assert_allclose(mixed, alone, atol=1e-4)  # batch size changes float summation order only
+    assert (as_bggr - mixed[:1]).abs().max() > 1e-3  # another order, another group, another output
+    names = {n.split("lora_A.")[1].split(".")[0] for n, _ in net.named_parameters() if "lora_A." in n}
+    assert names == {"RGGB", "BGGR", "GRBG", "GBRG"}
+
+
+def test_all_in_one_shares_one_group():
+    from ispsim.methods import create_method
+
+    method = create_method("rddm-allinone", "quick")
+    net = _perturbed_net(method)
+    x = torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        np.testing.assert_array_equal(method.run(net, x, ["RGGB"]), method.run(net, x, ["GBRG"]))
+    assert {n.split("lora_A.")[1].split(".")[0] for n, _ in net.named_parameters() if "lora_A." in n} == {"shared"}
+
+
+def test_rvae_pretraining_learns_to_reconstruct_linear_images(rddm_store, cache):
+    from ispsim.methods import create_method
+    from ispsim.methods.restoration import Pairs
+
+    method = create_method("rddm", "quick")
+    method.settings.update(rvae_steps=60, rvae_lr=3e-3)
+    pairs = Pairs(rddm_store)
+    net = method._base()
+    x = pairs.linear[:4, :, :32, :32]
+    with torch.no_grad():
+        before = (net.autoencode(x) - x).abs().mean()
+    method.pretrain_rvae(net, pairs, rddm_store, progress=False)
+    with torch.no_grad():
+        after = (net.autoencode(x) - x).abs().mean()
+    assert after < 0.5 * before
+    assert list((cache / "checkpoints").glob("rddm-rvae-*.pt"))  # cached for the ablation variants
+
+
+def test_stage_two_freezes_the_decoder_and_checkpoints_round_trip(rddm_store, cache, tmp_path):
+    from ispsim.methods import create_method
+
+    method = create_method("rddm", "quick")
+    method.fit(rddm_store, progress=False, save_to=tmp_path / "ckpt")
+    rvae = torch.load(next((cache / "checkpoints").glob("rddm-rvae-*.pt")), weights_only=True)
+    net = method.models["all"]
+    for k, v in net.vae.decoder.state_dict().items():
+        torch.testing.assert_close(v, rvae[f"decoder.{k}"])
+    card = (tmp_path / "ckpt" / "rddm-quick-all.json").read_text()
+    assert "from scratch" in card and "bench train rddm" in card
+    other = create_method("rddm", "quick")
+    other.load_file("all", tmp_path / "ckpt" / "rddm-quick-all.pt")
+    params = rddm_store.params("test", 0)
+    inputs = {"lq_raw": rddm_store.read_sample("test", 0)["lq_raw"], "bayer": params["bayer"],
+              "record": Record.from_dict(params["record"]), "camera": params["camera"], "iso": params["iso"]}
+    out = method.reconstruct(inputs, None)
+    assert out.shape == (3, 96, 128) and np.isfinite(out).all()
+    np.testing.assert_array_equal(out, other.reconstruct(inputs, None))
+
+
+def test_same_seed_same_weights(rddm_store, tmp_path, monkeypatch):
+    from ispsim.methods import create_method
+
+    states = []
+    for k in range(2):
+        monkeypatch.setenv("ISPSIM_CACHE", str(tmp_path / f"c{k}"))
+        m = create_method("unet-raw", "quick")
+        m.fit(rddm_store, progress=False)
+        states.append(m.models["all"].state_dict())
+    for key in states[0]:
+        torch.testing.assert_close(states[0][key], states[1][key], rtol=0, atol=0)
+
+
+def test_paper_profile_says_where_stable_diffusion_is_missing(tmp_path):
+    from ispsim.methods import create_method
+
+    method = create_method("rddm", "paper")
+    method.settings["sd_path"] = str(tmp_path / "sd21")
+    with pytest.raises(ConfigError, match="Stable Diffusion 2.1 not found at .*sd21.*cpu profile"):
+        method._base()
+
+
+def test_runner_scores_restoration_in_both_domains_per_bayer_and_iso(rddm_store, cache, tmp_path):
+    import pandas as pd
+
+    from ispsim.bench.metrics import peak_signal_noise_ratio
+    from ispsim.bench.report import summarise
+    from ispsim.bench.runner import Runner
+    from ispsim.bench.suite import load_suite
+    from ispsim.methods import create_method
+
+    suite = load_suite("quick")
+    ds = next(d for d in suite.datasets if d.track == "restoration")
+    method = create_method("isp-unet", "quick")
+    method.fit(rddm_store, progress=False)
+    runner = Runner(suite, tmp_path / "r", progress=False)
+    rows = [runner.evaluate_restoration(method, rddm_store, ds, i, "h") for i in rddm_store.done_indices("test")]
+    params = rddm_store.params("test", 0)
+    record = Record.from_dict(params["record"])
+    inputs = {"lq_raw": rddm_store.read_sample("test", 0)["lq_raw"], "bayer": params["bayer"], "record": record,
+              "camera": params["camera"], "iso": params["iso"]}
+    out = method.reconstruct(inputs, None)
+    gt = rddm_store.read_sample("test", 0)["linear"]
+    assert rows[0]["psnr"] == pytest.approx(peak_signal_noise_ratio(gt, out), abs=1e-4)
+    assert rows[0]["psnr_srgb"] == pytest.approx(
+        peak_signal_noise_ratio(Pipeline.finish(gt, record), Pipeline.finish(np.clip(out, 0, None), record)), abs=1e-4)
+    assert rows[0]["bayer"] == params["bayer"] and rows[0]["iso"] == pytest.approx(params["iso"])
+    summary = summarise(pd.DataFrame(rows), 0)
+    labels = set(summary.camera)
+    assert {f"Bayer {p['bayer']}" for p in map(lambda i: rddm_store.params("test", i), rddm_store.done_indices("test"))} <= labels
+    assert any(label.startswith("ISO ") for label in labels)
