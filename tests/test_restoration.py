@@ -231,3 +231,50 @@ def test_runner_scores_restoration_in_both_domains_per_bayer_and_iso(rddm_store,
     labels = set(summary.camera)
     assert {f"Bayer {p['bayer']}" for p in map(lambda i: rddm_store.params("test", i), rddm_store.done_indices("test"))} <= labels
     assert any(label.startswith("ISO ") for label in labels)
+
+
+def test_runner_skips_a_method_whose_extra_is_missing(tmp_path):
+    code = f"""
+import sys
+sys.modules["diffusers"] = None  # as if the 'rddm' extra were not installed
+from pathlib import Path
+from ispsim.bench.runner import Runner
+from ispsim.bench.suite import load_suite
+rows = Runner(load_suite("quick"), Path({str(tmp_path / 'r')!r}), data_dir=Path({str(tmp_path / 'd')!r}),
+              progress=False).run(["rddm"], ["rddm"])
+assert rows == [], rows
+"""
+    env = {**__import__("os").environ, "ISPSIM_CACHE": str(tmp_path / "cache")}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "rddm skipped: it needs diffusers" in res.stderr and "ispsim[rddm]" in res.stderr
+
+
+def test_paper_profile_loads_a_local_stable_diffusion_folder(tmp_path):
+    """The real loading path, on a miniature folder laid out as diffusers saves SD 2.1."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    from ispsim.methods import create_method
+
+    sd = tmp_path / "sd21"
+    AutoencoderKL(block_out_channels=(8,), norm_num_groups=4, latent_channels=4).save_pretrained(sd / "vae")
+    UNet2DConditionModel(block_out_channels=(8, 16), norm_num_groups=4, layers_per_block=1, cross_attention_dim=8,
+                         attention_head_dim=2, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D")).save_pretrained(sd / "unet")
+    CLIPTextModel(CLIPTextConfig(vocab_size=10, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                                 num_attention_heads=2, max_position_embeddings=8, bos_token_id=0, eos_token_id=1,
+                                 pad_token_id=1)).save_pretrained(sd / "text_encoder")
+    CLIPTokenizer(vocab={"<|startoftext|>": 0, "<|endoftext|>": 1, "a</w>": 2}, merges=[], model_max_length=8,
+                  pad_token="<|endoftext|>").save_pretrained(sd / "tokenizer")
+
+    method = create_method("rddm", "paper")
+    method.settings["sd_path"] = str(sd)
+    net = method._net()
+    assert isinstance(net.unet, UNet2DConditionModel) and net.prompt.shape == (1, 8, 8)
+    assert net.alpha_bar == pytest.approx(0.0047, abs=1e-4)  # t = 999, as OSEDiff
+    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)  # SD's own weights stay frozen
+    with torch.no_grad():
+        out = method.run(net, torch.rand(2, 1, 16, 16), ["RGGB", "GBRG"])
+    assert out.shape == (2, 3, 16, 16) and torch.isfinite(out).all()

@@ -100,7 +100,12 @@ class Runner:
                 if ds.track not in method.info.tracks:
                     continue
                 if method.info.trainable:
-                    method.fit(store, progress=self.progress)
+                    try:
+                        method.fit(store, progress=self.progress)
+                    except ModuleNotFoundError as e:  # an optional extra (rddm: diffusers, peft) is not installed
+                        print(f"bench: {name} skipped: it needs {e.name}, which is not installed "
+                              f"(pip install 'ispsim[{method.info.extra or e.name}]')", file=sys.stderr)
+                        continue
                 cache = self.cache / f"{name}-{method.settings_digest()}-{dhash}.jsonl"
                 done = {}
                 if cache.exists():

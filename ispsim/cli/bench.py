@@ -49,7 +49,8 @@ def cmd_list(args) -> int:
     shipped = sorted(p.stem for p in (SETTINGS_DIR / "checkpoints").glob("*.pt"))
     for info in list_methods():
         flags = [f for f, on in (("trainable", info.trainable), ("upper bound", info.upper_bound),
-                                 ("experimental: not in --methods all", info.experimental)) if on]
+                                 ("experimental: not in --methods all", info.experimental),
+                                 (f"needs the '{info.extra}' extra", bool(info.extra))) if on]
         print(f"{info.name:16s} tracks: {', '.join(info.tracks):12s} reference: {info.needs_reference:8s} "
               f"{'[' + ', '.join(flags) + '] ' if flags else ''}{info.summary}")
         if info.trainable:

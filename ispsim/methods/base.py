@@ -61,6 +61,7 @@ class MethodInfo:
     upper_bound: bool = False  # knows what no real method can (oracle)
     experimental: bool = False  # not yet validated against its paper: run only when named
     paper: str = ""
+    extra: str = ""  # the optional dependency group it needs (pip install 'ispsim[<extra>]')
 
 
 class Method:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import warnings
 
 import numpy as np
@@ -36,7 +37,7 @@ STAGE_ONE = ("vae_widths", "latent", "layers", "rvae_steps", "rvae_lr", "patch",
 
 class RDDM(RestorationModel):
     info = MethodInfo("rddm", ("restoration",), "RAW-domain one-step diffusion: RVAE + CMB-LoRA + PTP dual-domain loss",
-                      trainable=True, paper="RDDM, 2025")
+                      trainable=True, paper="RDDM, 2025", extra="rddm")
     settings_file = "rddm"
     defaults = {
         "vae_widths": [128, 256, 512, 512], "latent": 4, "layers": 2, "unet_widths": [320, 640, 1280, 1280],
@@ -110,7 +111,7 @@ class RDDM(RestorationModel):
             net.vae.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             return None
         s = self.settings
-        lpips = _lpips() if s["lpips_weight"] > 0 else None
+        lpips = _lpips(s["lpips_weight"])
         params = list(net.vae.parameters())
         for p in params:
             p.requires_grad_(True)
@@ -145,6 +146,8 @@ class RDDM(RestorationModel):
         net = self._adapt(net)
         params = [p for p in net.parameters() if p.requires_grad]  # before groups toggle requires_grad
 
+        lpips = _lpips(s["lpips_weight"])
+
         def step(g):
             b = pairs.batch(s["batch"], s["patch"], g)
             total = 0.0
@@ -152,7 +155,10 @@ class RDDM(RestorationModel):
             for group in dict.fromkeys(groups):
                 idx = [k for k, x in enumerate(groups) if x == group]
                 pred = self.run(net, b["lq"][idx], [b["bayer"][k] for k in idx])
-                loss = dual_loss(pred, b["linear"][idx], [b["records"][k] for k in idx], s["srgb_weight"])
+                records = [b["records"][k] for k in idx]
+                loss = dual_loss(pred, b["linear"][idx], records, s["srgb_weight"])
+                if lpips is not None:
+                    loss = loss + s["lpips_weight"] * lpips(post_tone(pred, records), post_tone(b["linear"][idx], records)).mean()
                 (loss * len(idx) / len(groups)).backward()
                 total += float(loss.detach()) * len(idx) / len(groups)
             return torch.tensor(total)
@@ -161,7 +167,7 @@ class RDDM(RestorationModel):
         net.vae.decoder.eval()
         loss = train_loop(params, step, s, progress, f"{self.info.name} stage two (CMB-LoRA)")
         net.eval()
-        card = self._card(store, camera, final_loss=loss, rvae_loss=rvae_loss,
+        card = self._card(store, camera, final_loss=loss, rvae_loss=rvae_loss, lpips_term=lpips is not None,
                           note="quick/cpu: small RVAE and UNet trained from scratch (no Stable Diffusion weights); "
                                "no VSD or GAN loss" if not s["sd_path"] else "Stable Diffusion 2.1 from " + s["sd_path"])
         save_checkpoint(_trainable_state(net), path, card)
@@ -191,22 +197,29 @@ def _trainable_state(net) -> dict:
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
-def _lpips():
+def _lpips(weight: float):
+    """The LPIPS loss term's network when ``weight`` > 0 and its weights are on disk, else None
+    (and the run says that it trains without the term)."""
+    if weight <= 0:
+        return None
     from ...bench.lpips import load_lpips
 
     model, note = load_lpips()
     if model is None:
-        raise ConfigError(f"rddm: lpips_weight > 0 but {note}")
+        print(f"rddm: training without the LPIPS loss term: {note}", file=sys.stderr)
+        return None
+    for p in model.parameters():
+        p.requires_grad_(False)
     return model
 
 
 class RDDMAllInOne(RDDM):
     info = MethodInfo("rddm-allinone", ("restoration",), "RDDM ablation: one LoRA shared by all Bayer orders",
-                      trainable=True, experimental=True, paper="RDDM, 2025, Table 7")
+                      trainable=True, experimental=True, paper="RDDM, 2025, Table 7", extra="rddm")
     overrides = {"lora": "shared"}
 
 
 class RDDMRawLoss(RDDM):
     info = MethodInfo("rddm-rawloss", ("restoration",), "RDDM ablation: RAW-domain loss only (no PTP sRGB term)",
-                      trainable=True, experimental=True, paper="RDDM, 2025, Table 5")
+                      trainable=True, experimental=True, paper="RDDM, 2025, Table 5", extra="rddm")
     overrides = {"srgb_weight": 0.0}
