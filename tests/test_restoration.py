@@ -278,3 +278,15 @@ def test_paper_profile_loads_a_local_stable_diffusion_folder(tmp_path):
     with torch.no_grad():
         out = method.run(net, torch.rand(2, 1, 16, 16), ["RGGB", "GBRG"])
     assert out.shape == (2, 3, 16, 16) and torch.isfinite(out).all()
+
+
+def test_rddm_reconstructs_sizes_its_networks_do_not_divide(rddm_store, cache):
+    from ispsim.methods import create_method
+
+    method = create_method("rddm", "quick")
+    method.fit(rddm_store, progress=False)
+    params = rddm_store.params("test", 1)
+    lq = rddm_store.read_sample("test", 1)["lq_raw"][:, :90, :118]  # even, but no multiple of 4
+    out = method.reconstruct({"lq_raw": lq, "bayer": params["bayer"], "record": None, "camera": params["camera"],
+                              "iso": params["iso"]}, None)
+    assert out.shape == (3, 90, 118) and np.isfinite(out).all()

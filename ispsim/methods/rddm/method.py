@@ -184,11 +184,12 @@ class RDDM(RestorationModel):
 
     def reconstruct(self, inputs, reference: Reference):
         lq = torch.from_numpy(np.asarray(inputs["lq_raw"], np.float32))[None]
+        net = self._model()
         h, w = lq.shape[-2:]
-        f = 2 ** len(self.settings["vae_widths"]) if not self.settings["sd_path"] else 8
-        pad = (0, (-w) % (2 * f), 0, (-h) % (2 * f))  # even pads keep the Bayer phase
+        f = max(2, net.downsampling())  # pads of a multiple of 2 keep the Bayer phase
+        pad = (0, (-w) % f, 0, (-h) % f)
         with torch.no_grad():
-            out = self.run(self._model(), F.pad(lq, pad, mode="reflect"), [inputs["bayer"]])
+            out = self.run(net, F.pad(lq, pad, mode="reflect"), [inputs["bayer"]])
         return out[0, :, :h, :w].numpy()
 
 

@@ -92,6 +92,10 @@ class RDDMNet(nn.Module):
         self.register_buffer("prompt", prompt if prompt is not None else torch.zeros(0), persistent=False)
         self.scale = float(vae.config.scaling_factor)
 
+    def downsampling(self) -> int:
+        """The factor an input side must divide by: the RVAE's and the UNet's downsamplings."""
+        return 2 ** (len(self.vae.config.block_out_channels) - 1 + len(self.unet.config.block_out_channels) - 1)
+
     def encode(self, x3: torch.Tensor) -> torch.Tensor:
         return self.vae.encode(2 * x3 - 1).latent_dist.mode() * self.scale
 
