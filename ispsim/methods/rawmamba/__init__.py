@@ -1,2 +1,3 @@
-"""RAWMamba building blocks (the method itself is not assembled yet): the selective scan and the
-3-D Hilbert order."""
+"""RAWMamba building blocks (the method itself is not assembled yet): the selective scan, the 3-D
+Hilbert order and LTA-Mamba's blocks (bidirectional Mamba, the Eq. (15) scan block, channel
+attention, the 3-D convolution decoder)."""
