@@ -111,7 +111,9 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
     made = []
     for dataset, group in summary[summary.camera == "all"].groupby("dataset", sort=False):
         slug = dataset.replace("/", "_")
-        for x, label, logx in (("ref_bytes", "reference bytes per image", False), ("sec_per_mp", "seconds per megapixel", True)):
+        restoration = (df[df.dataset == dataset].track == "restoration").any()
+        axes_ = (("ref_bytes", "reference bytes per image", False), ("sec_per_mp", "seconds per megapixel", True))
+        for x, label, logx in axes_[1:] if restoration else axes_:  # restoration stores no reference bytes
             fig, ax = plt.subplots(figsize=(5.5, 3.8))
             for _, r in group.iterrows():
                 err = [[r["psnr"] - r["psnr_lo"]], [r["psnr_hi"] - r["psnr"]]] if np.isfinite(r["psnr_lo"]) else None
@@ -144,8 +146,9 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
             for c, m in enumerate(methods, start=1):
                 if maps[m, i].exists():
                     im = axes[r, c].imshow(np.load(maps[m, i]).astype(np.float32), cmap="magma", vmin=0, vmax=vmax)
-                    psnr = sub[(sub.method == m) & (sub["index"] == i)]["psnr"]
-                    axes[r, c].set_title(f"{m} {float(psnr.iloc[0]):.1f} dB" if len(psnr) else m, fontsize=7)
+                    psnr = sub[(sub.method == m) & (sub["index"] == i)]["psnr_srgb" if restoration else "psnr"]
+                    axes[r, c].set_title(f"{m} {float(psnr.iloc[0]):.1f} dB{' sRGB' if restoration else ''}" if len(psnr) else m,
+                                         fontsize=7)
         for ax in axes.ravel():
             ax.axis("off")
         fig.colorbar(im, ax=axes, shrink=0.6, label="|sRGB error|" if sub.track.iloc[0] == "restoration" else "|RAW error|")
