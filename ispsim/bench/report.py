@@ -19,7 +19,7 @@ METRIC_NOTES = (
 )
 
 
-ISO_BANDS = [0, 400, 1600, 100000]
+ISO_BANDS = [0, 400, 1600, float("inf")]
 RESTORATION_NOTES = (
     "Restoration track: PSNR / SSIM on the linear image (demosaiced camera RGB, normalised); sRGB PSNR / SSIM on "
     "both linear images rendered to 8-bit sRGB with the sample's own record (white balance, matrix, gamma)."
@@ -45,7 +45,9 @@ def summarise(df, bootstrap: int, seed: int = 0):
         slices = [("all", group)] + list(group.groupby("camera", sort=True))
         if track == "restoration":  # the paper's question: does it hold for every Bayer order and noise level?
             slices += [(f"Bayer {b}", sub) for b, sub in group.groupby("bayer", sort=True)]
-            bands = pd.cut(group["iso"], ISO_BANDS, right=False, labels=[f"ISO {a}-{b}" for a, b in zip(ISO_BANDS, ISO_BANDS[1:])])
+            labels = [f"ISO < {ISO_BANDS[1]}"] + [f"ISO {a}-{b}" for a, b in zip(ISO_BANDS[1:-2], ISO_BANDS[2:-1])] + [
+                f"ISO >= {ISO_BANDS[-2]}"]
+            bands = pd.cut(group["iso"], ISO_BANDS, right=False, labels=labels)
             slices += [(str(band), sub) for band, sub in group.groupby(bands, sort=True, observed=True)]
         for camera, sub in slices:
             for method, m in sub.groupby("method", sort=False):
