@@ -31,7 +31,7 @@ from ..base import MethodInfo, Reference
 from ..checkpoints import cache_dir, save_checkpoint
 from ..restoration import Pairs, RestorationModel, dual_loss, post_tone, train_loop
 
-STAGE_ONE = ("vae_widths", "latent", "layers", "rvae_steps", "rvae_lr", "patch", "batch", "rvae_srgb_weight", "kl_weight",
+STAGE_ONE = ("vae_widths", "vae_attention", "latent", "layers", "rvae_steps", "rvae_lr", "patch", "batch", "rvae_srgb_weight", "kl_weight",
              "lpips_weight", "seed", "sd_path")
 
 
@@ -40,7 +40,7 @@ class RDDM(RestorationModel):
                       trainable=True, paper="RDDM, 2025", extra="rddm")
     settings_file = "rddm"
     defaults = {
-        "vae_widths": [128, 256, 512, 512], "latent": 4, "layers": 2, "unet_widths": [320, 640, 1280, 1280],
+        "vae_widths": [128, 256, 512, 512], "vae_attention": True, "latent": 4, "layers": 2, "unet_widths": [320, 640, 1280, 1280],
         "timestep": 999, "rank": 4, "lora": "cmb", "train_unet_base": False, "sd_path": "",
         "rvae_steps": 20000, "rvae_lr": 1e-4, "rvae_srgb_weight": 1.0, "kl_weight": 1e-6, "lpips_weight": 0.0,
         "steps": 150000, "lr": 5e-5, "patch": 128, "batch": 16, "srgb_weight": 1.0, "seed": 0, "threads": 0,
@@ -69,7 +69,7 @@ class RDDM(RestorationModel):
         if s["sd_path"]:
             vae, unet, prompt = load_stable_diffusion(s["sd_path"])
             return RDDMNet(vae, unet, s["timestep"], prompt)
-        return RDDMNet(build_rvae(s["vae_widths"], s["latent"], s["layers"]),
+        return RDDMNet(build_rvae(s["vae_widths"], s["latent"], s["layers"], s["vae_attention"]),
                        build_unet(s["unet_widths"], s["latent"], s["layers"]), s["timestep"])
 
     def _adapt(self, net):

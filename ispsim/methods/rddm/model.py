@@ -31,11 +31,13 @@ def _groups(widths) -> int:
     return math.gcd(*widths, 32)
 
 
-def build_rvae(widths, latent: int, layers: int) -> AutoencoderKL:
+def build_rvae(widths, latent: int, layers: int, attention: bool = True) -> AutoencoderKL:
+    """``attention``: the mid-block self-attention (SD has it; at full resolution it costs O(pixels^2))."""
     n = len(widths)
     return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * n,
                          up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=tuple(widths),
-                         layers_per_block=layers, latent_channels=latent, norm_num_groups=_groups(widths))
+                         layers_per_block=layers, latent_channels=latent, norm_num_groups=_groups(widths),
+                         mid_block_add_attention=attention)
 
 
 def build_unet(widths, latent: int, layers: int) -> UNet2DModel:
