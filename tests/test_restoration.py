@@ -290,3 +290,38 @@ def test_rddm_reconstructs_sizes_its_networks_do_not_divide(rddm_store, cache):
     out = method.reconstruct({"lq_raw": lq, "bayer": params["bayer"], "record": None, "camera": params["camera"],
                               "iso": params["iso"]}, None)
     assert out.shape == (3, 90, 118) and np.isfinite(out).all()
+
+
+def test_bench_train_writes_a_restoration_checkpoint_with_its_card(tmp_path, cache):
+    import json
+
+    from ispsim.cli.bench import main
+    from ispsim.methods import create_method
+
+    assert main(["train", "unet-raw", "--profile", "quick", "--recipe", "rddm", "--size", "quick",
+                 "--out", str(tmp_path / "ckpt"), "--data-dir", str(tmp_path / "data"), "-q"]) == 0
+    card = json.loads((tmp_path / "ckpt" / "unet-raw-quick-all.json").read_text())
+    assert card["command"] == "bench train unet-raw --profile quick --recipe rddm --size quick"
+    assert card["data"]["train_images"] == 8
+    method = create_method("unet-raw", "quick")
+    method.load_file("all", tmp_path / "ckpt" / "unet-raw-quick-all.pt")  # sha256-checked, weights_only
+    assert method.checkpoint().startswith("all:")
+
+
+def test_a_shipped_checkpoint_of_other_settings_is_not_loaded(rddm_store, cache, tmp_path, capsys):
+    from ispsim.methods import create_method
+    from ispsim.methods.checkpoints import sha256_of
+
+    first = create_method("unet-raw", "quick")
+    first.fit(rddm_store, progress=False, save_to=tmp_path / "ship")
+    shipped = tmp_path / "ship" / "unet-raw-quick-all.pt"
+    same = create_method("unet-raw", "quick")
+    same.shipped_checkpoint = lambda camera: shipped
+    same.fit(rddm_store, progress=False)
+    assert same.digests["all"] == sha256_of(shipped)
+    edited = create_method("unet-raw", "quick")
+    edited.settings["steps"] = 3
+    edited.shipped_checkpoint = lambda camera: shipped
+    edited.fit(rddm_store, progress=False)
+    assert edited.digests["all"] != sha256_of(shipped)
+    assert "trained with other settings" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -88,6 +89,13 @@ class PerCameraModels:
         self._load(camera, state)
         self.digests[camera] = sha256_of(path)
 
+    def _made_with_these_settings(self, path: Path) -> bool:
+        card = path.with_suffix(".json")
+        if not card.is_file():
+            return True  # load_checkpoint reports the missing card
+        made = json.loads(card.read_text()).get("settings")
+        return made is None or json.dumps(made, sort_keys=True) == json.dumps(self.settings, sort_keys=True)
+
     def model_keys(self, store) -> list[str]:
         """One model per camera; a method with one model for everything returns ``["all"]``."""
         return list(store.meta["cameras"])
@@ -103,8 +111,13 @@ class PerCameraModels:
                 self.digests[camera] = sha256_of(path)
                 continue
             cached = cache_dir() / f"{name[:-3]}-{store.recipe.digest()}-{self._settings_key()}.pt"
-            for path in (self.shipped_checkpoint(camera), cached):
-                if path.exists():
+            shipped = self.shipped_checkpoint(camera)
+            if shipped.exists() and not self._made_with_these_settings(shipped):
+                print(f"{self.info.name}: {shipped.name} was trained with other settings than the "
+                      f"{self.profile!r} profile now has; using or training one for these", file=sys.stderr)
+                shipped = None
+            for path in (shipped, cached):
+                if path is not None and path.exists():
                     self.load_file(camera, path)
                     break
             else:

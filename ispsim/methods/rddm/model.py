@@ -28,7 +28,10 @@ SHARED = "shared"
 
 
 def _groups(widths) -> int:
-    return math.gcd(*widths, 32)
+    """GroupNorm groups: SD's 32 for wide networks, but at least 4 channels a group. One channel a
+    group is instance normalisation, which erases each channel's level over the image: measured,
+    an RVAE that autoencodes 64-pixel crops at 41 dB fell to 17 dB on the 256-pixel test images."""
+    return math.gcd(*widths, max(1, min(32, min(widths) // 4)))
 
 
 def build_rvae(widths, latent: int, layers: int, attention: bool = True) -> AutoencoderKL:
