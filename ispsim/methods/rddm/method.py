@@ -46,6 +46,7 @@ class RDDM(RestorationModel):
         "steps": 150000, "lr": 5e-5, "patch": 128, "batch": 16, "srgb_weight": 1.0, "seed": 0, "threads": 0,
     }
     overrides: dict = {}
+    version = 2  # 2: GroupNorm with >= 4 channels a group (part of the stage-one cache key too)
 
     def __init__(self, settings=None, profile="quick"):
         settings = {**(settings or {}), **self.overrides}
@@ -101,7 +102,7 @@ class RDDM(RestorationModel):
 
     # -- training ---------------------------------------------------------------------------
     def _stage_one_path(self, store):
-        key = json.dumps({k: self.settings[k] for k in STAGE_ONE}, sort_keys=True)
+        key = json.dumps({**{k: self.settings[k] for k in STAGE_ONE}, "version": self.version}, sort_keys=True)
         return cache_dir() / f"rddm-rvae-{store.recipe.digest()}-{hashlib.sha256(key.encode()).hexdigest()[:8]}.pt"
 
     def pretrain_rvae(self, net, pairs, store, progress) -> float | None:
