@@ -144,7 +144,7 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
                                  squeeze=False)
         for r, i in enumerate(indices):
             axes[r, 0].imshow(np.load(cache / "maps" / f"srgb-{dhash}-{i}.npy").astype(np.float32).transpose(1, 2, 0))
-            axes[r, 0].set_title(f"{'HQ sRGB' if sub.track.iloc[0] == 'restoration' else 'sRGB'} #{i}", fontsize=7)
+            axes[r, 0].set_title(f"{'HQ sRGB' if restoration else 'sRGB'} #{i}", fontsize=7)
             for c, m in enumerate(methods, start=1):
                 if maps[m, i].exists():
                     im = axes[r, c].imshow(np.load(maps[m, i]).astype(np.float32), cmap="magma", vmin=0, vmax=vmax)
@@ -153,7 +153,7 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
                                          fontsize=7)
         for ax in axes.ravel():
             ax.axis("off")
-        fig.colorbar(im, ax=axes, shrink=0.6, label="|sRGB error|" if sub.track.iloc[0] == "restoration" else "|RAW error|")
+        fig.colorbar(im, ax=axes, shrink=0.6, label="|sRGB error|" if restoration else "|RAW error|")
         name = f"{slug}_error_maps.png"
         fig.savefig(out / name, dpi=110)
         plt.close(fig)

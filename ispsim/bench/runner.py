@@ -146,13 +146,8 @@ class Runner:
         row = self._row(method, ds, params, index, dhash, reference, seconds, peak, gt.shape[-2] * gt.shape[-1],
                         psnr=peak_signal_noise_ratio(gt, out), ssim=structural_similarity(gt, out))
         if self.lpips is not None:
-            import torch
-
             record = Record.from_dict(params["record"])
-            a = torch.from_numpy(Pipeline.finish(gt, record))[None]
-            b = torch.from_numpy(Pipeline.finish(np.clip(out, 0, None), record))[None]
-            with torch.no_grad():
-                row["lpips"] = float(self.lpips(a, b)[0])
+            row["lpips"] = self._lpips(Pipeline.finish(gt, record), Pipeline.finish(np.clip(out, 0, None), record))
         self._save_maps(method, dhash, index, np.abs(out - gt).mean(axis=0), arrays["srgb"])
         return row
 
@@ -193,12 +188,16 @@ class Runner:
                         psnr_srgb=peak_signal_noise_ratio(a, b), ssim_srgb=structural_similarity(a, b),
                         bayer=params["bayer"], iso=float(params["iso"]))
         if self.lpips is not None:
-            import torch
-
-            with torch.no_grad():
-                row["lpips"] = float(self.lpips(torch.from_numpy(a)[None], torch.from_numpy(b)[None])[0])
+            row["lpips"] = self._lpips(a, b)
         self._save_maps(method, dhash, index, np.abs(b - a).mean(axis=0), a)
         return row
+
+    def _lpips(self, a: np.ndarray, b: np.ndarray) -> float:
+        """LPIPS between two sRGB images ``(3, H, W)``."""
+        import torch
+
+        with torch.no_grad():
+            return float(self.lpips(torch.from_numpy(a)[None], torch.from_numpy(b)[None])[0])
 
     def _failed(self, method, store, ds, index, dhash, error: Exception) -> dict:
         params = store.params(ds.split, index)

@@ -47,6 +47,7 @@ class Pairs:
         self.bayer = [p["bayer"] for p in params]
         self.records = [Record.from_dict(p["record"]) for p in params]
         self.iso = [float(p["iso"]) for p in params]
+        self.cameras = [p["camera"] for p in params]
 
     def __len__(self):
         return len(self.indices)
@@ -230,9 +231,8 @@ class TwoStage(RestorationModel):
         torch.manual_seed(self.settings["seed"])
         pairs, net, s = Pairs(store), self._net(), self.settings
         stage1 = torch.from_numpy(np.stack([
-            classic_isp(pairs.lq[k].numpy(), pairs.bayer[k], pairs.records[k], store.params("train", i)["camera"],
-                        pairs.iso[k])
-            for k, i in enumerate(tqdm(pairs.indices, desc="isp-unet stage one", unit="img", disable=not progress))]))
+            classic_isp(pairs.lq[k].numpy(), pairs.bayer[k], pairs.records[k], pairs.cameras[k], pairs.iso[k])
+            for k in tqdm(range(len(pairs)), desc="isp-unet stage one", unit="img", disable=not progress)]))
 
         def step(g):
             b = pairs.batch(s["batch"], s["patch"], g, extra=stage1)

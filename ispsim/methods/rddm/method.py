@@ -28,7 +28,7 @@ from torch.nn import functional as F
 
 from ...errors import ConfigError
 from ..base import MethodInfo, Reference
-from ..checkpoints import cache_dir, save_checkpoint
+from ..checkpoints import cache_dir, load_checkpoint, save_checkpoint
 from ..restoration import Pairs, RestorationModel, dual_loss, post_tone, train_loop
 
 STAGE_ONE = ("vae_widths", "vae_attention", "latent", "layers", "rvae_steps", "rvae_lr", "patch", "batch", "rvae_srgb_weight", "kl_weight",
@@ -109,7 +109,7 @@ class RDDM(RestorationModel):
         """Stage one: the RVAE learns linear -> latent -> linear (cached; None when loaded)."""
         path = self._stage_one_path(store)
         if path.exists():
-            net.vae.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            net.vae.load_state_dict(load_checkpoint(path)[0])
             return None
         s = self.settings
         lpips = _lpips(s["lpips_weight"])
@@ -131,10 +131,8 @@ class RDDM(RestorationModel):
         net.vae.train()
         loss = train_loop(params, step, s, progress, "rddm stage one (RVAE)", s["rvae_steps"], s["rvae_lr"])
         net.vae.eval()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.partial")
-        torch.save(net.vae.state_dict(), tmp)
-        tmp.replace(path)
+        save_checkpoint(net.vae.state_dict(), path, {"method": "rddm stage one (RVAE)", "settings": self.settings,
+                                                     "recipe_digest": store.recipe.digest(), "final_loss": loss})
         return loss
 
     def _train(self, camera, store, path, progress):
@@ -171,7 +169,7 @@ class RDDM(RestorationModel):
         card = self._card(store, camera, final_loss=loss, rvae_loss=rvae_loss, lpips_term=lpips is not None,
                           note="quick/cpu: small RVAE and UNet trained from scratch (no Stable Diffusion weights); "
                                "no VSD or GAN loss" if not s["sd_path"] else "Stable Diffusion 2.1 from " + s["sd_path"])
-        save_checkpoint(_trainable_state(net), path, card)
+        save_checkpoint(net.state_dict(), path, card)  # small models from scratch ship whole
         self.models[camera] = net
 
     def _load(self, camera, state):
@@ -192,11 +190,6 @@ class RDDM(RestorationModel):
         with torch.no_grad():
             out = self.run(net, F.pad(lq, pad, mode="reflect"), [inputs["bayer"]])
         return out[0, :, :h, :w].numpy()
-
-
-def _trainable_state(net) -> dict:
-    """Every tensor: small models from scratch ship whole (a few MB)."""
-    return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
 def _lpips(weight: float):
