@@ -27,6 +27,11 @@ REGISTRY = {
     "rddm": "ispsim.methods.rddm:RDDM",
     "rddm-allinone": "ispsim.methods.rddm:RDDMAllInOne",
     "rddm-rawloss": "ispsim.methods.rddm:RDDMRawLoss",
+    "rawmamba": "ispsim.methods.rawmamba:RAWMamba",
+    "rawmamba-no-geb": "ispsim.methods.rawmamba:RAWMambaNoGEB",
+    "rawmamba-no-leb": "ispsim.methods.rawmamba:RAWMambaNoLEB",
+    "rawmamba-no-local": "ispsim.methods.rawmamba:RAWMambaNoLocal",
+    "rawmamba-no-global": "ispsim.methods.rawmamba:RAWMambaNoGlobal",
 }
 
 

@@ -82,3 +82,33 @@ def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) -> torch.
     vx, vy, vxy = f(x * x) - ux * ux, f(y * y) - uy * uy, f(x * y) - ux * uy
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
     return s.mean(dim=(-2, -1)).mean()
+
+
+def threads(n: int):
+    """Torch intra-op threads for training (0: leave as is)."""
+    if n > 0:
+        torch.set_num_threads(n)
+
+
+def train_loop(params, step_loss, s: dict, progress: bool, desc: str, steps: int | None = None,
+               lr: float | None = None) -> float:
+    """AdamW with cosine decay over ``steps`` calls of ``step_loss(g)`` (which draws its own batch
+    from the seeded generator ``g`` and returns the loss); returns the last loss."""
+    from tqdm import tqdm
+
+    threads(s["threads"])
+    steps = steps or s["steps"]
+    g = torch.Generator().manual_seed(s["seed"])
+    torch.manual_seed(s["seed"])
+    params = [p for p in params if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr or s["lr"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    loss = torch.tensor(float("nan"))
+    for _ in tqdm(range(steps), desc=desc, unit="step", disable=not progress):
+        opt.zero_grad()
+        loss = step_loss(g)
+        if loss.requires_grad:  # a step_loss may have run backward itself (per-group sub-batches)
+            loss.backward()
+        opt.step()
+        sched.step()
+    return float(loss.detach())

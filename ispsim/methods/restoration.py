@@ -26,7 +26,7 @@ from ..pipeline import Pipeline, Record
 from ..stages import cfa, demosaic
 from .base import Method, MethodInfo, Reference
 from .checkpoints import PerCameraModels, save_checkpoint
-from .nn import UNet, pad_to
+from .nn import UNet, pad_to, train_loop
 
 
 class Pairs:
@@ -85,12 +85,6 @@ def bilinear_rgb(lq: torch.Tensor, patterns) -> torch.Tensor:
     return torch.stack([demosaic.demosaic(m, p, "bilinear") for m, p in zip(lq, patterns)])
 
 
-def threads(n: int):
-    """Torch intra-op threads for training (0: leave as is)."""
-    if n > 0:
-        torch.set_num_threads(n)
-
-
 class RestorationModel(PerCameraModels, Method):
     """One trained model for every camera and Bayer order of a store (key ``all``)."""
 
@@ -120,30 +114,6 @@ class RestorationModel(PerCameraModels, Method):
         if "all" not in self.models:
             raise ConfigError(f"{self.info.name}: no trained model; call fit(store) first (bench run does)")
         return self.models["all"]
-
-
-def train_loop(params, step_loss, s: dict, progress: bool, desc: str, steps: int | None = None,
-               lr: float | None = None) -> float:
-    """AdamW with cosine decay over ``steps`` calls of ``step_loss(g)`` (which draws its own batch
-    from the seeded generator ``g`` and returns the loss); returns the last loss."""
-    from tqdm import tqdm
-
-    threads(s["threads"])
-    steps = steps or s["steps"]
-    g = torch.Generator().manual_seed(s["seed"])
-    torch.manual_seed(s["seed"])
-    params = [p for p in params if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr or s["lr"])
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    loss = torch.tensor(float("nan"))
-    for _ in tqdm(range(steps), desc=desc, unit="step", disable=not progress):
-        opt.zero_grad()
-        loss = step_loss(g)
-        if loss.requires_grad:  # a step_loss may have run backward itself (per-group sub-batches)
-            loss.backward()
-        opt.step()
-        sched.step()
-    return float(loss.detach())
 
 
 class PackedUNet(torch.nn.Module):

@@ -1,4 +1,7 @@
-"""RAWMamba building blocks (the method itself is not assembled yet): the selective scan, the 3-D
-Hilbert order, LTA-Mamba's blocks (bidirectional Mamba, the Eq. (15) scan block, channel
-attention, the 3-D convolution decoder) and UME's embedding blocks (GEB, the deformable,
-flow-warped LEB, their weighted sum)."""
+"""RAWMamba (2025): one network for image and video sRGB-to-RAW de-rendering. The selective scan,
+the 3-D Hilbert order, LTA-Mamba's blocks, UME's embedding blocks, the network and the method.
+Importing it needs neither mamba-ssm nor a GPU."""
+
+from .method import RAWMamba, RAWMambaNoGEB, RAWMambaNoGlobal, RAWMambaNoLEB, RAWMambaNoLocal
+
+__all__ = ["RAWMamba", "RAWMambaNoGEB", "RAWMambaNoLEB", "RAWMambaNoLocal", "RAWMambaNoGlobal"]

@@ -4,7 +4,8 @@ a (T, H, W) feature grid in a given order, channel attention, and the local-then
 The local block scans along the 3-D Hilbert order (neighbours in space and time stay close in
 the sequence: local tone mapping is local); the global block puts channel attention first and
 scans line by line. Both are Eq. (15): ``F1 = F + SSM(LN(F))`` on the sequence, then
-``F2 = F1 + DWC(LN(F1))`` with a depth-wise 3-D convolution on the grid.
+``F2 = F1 + DWC(LN(F1))`` with a depth-wise 3-D convolution on the grid; the global block adds its
+input's channel attention inside the last LayerNorm (Eq. 17: ``F1 + DWC(LN(F1 + CA(F)))``).
 """
 
 from __future__ import annotations
@@ -95,14 +96,15 @@ class ScanBlock(nn.Module):
         self.dwc = nn.Conv3d(dim, dim, 3, padding=1, groups=dim)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        f = self.ca(f)
         b, c, t, h, w = f.shape
         order = torch.from_numpy(ORDERS[self.order]((t, h, w)))
         seq = f.flatten(2)[:, :, order].transpose(1, 2)  # (B, L, C) in scan order
         seq = seq + self.ssm(self.norm1(seq))
         f1 = torch.empty_like(seq).index_copy_(1, order, seq)  # back to grid order
         f1 = f1.transpose(1, 2).reshape(b, c, t, h, w)
-        normed = self.norm2(f1.permute(0, 2, 3, 4, 1)).permute(0, 4, 1, 2, 3)
+        # Eq. (17): the global block's channel attention acts on its input and joins before the DWC
+        inner = f1 if isinstance(self.ca, nn.Identity) else f1 + self.ca(f)
+        normed = self.norm2(inner.permute(0, 2, 3, 4, 1)).permute(0, 4, 1, 2, 3)
         return f1 + self.dwc(normed)
 
 

@@ -110,7 +110,13 @@ class MetadataEmbedding(nn.Module):
         """``f``, ``f_ref``, ``r_ref``: ``(B, C, H, W)``; ``valid``: ``(B, H, W)`` stored positions."""
         out = 0
         if self.geb is not None:
-            e = self.geb(f.flatten(2), f_ref.flatten(2), r_ref.flatten(2), None if valid is None else valid.flatten(1))
+            q, k, v = f.flatten(2), f_ref.flatten(2), r_ref.flatten(2)
+            if valid is None:
+                e = self.geb(q, k, v)
+            else:  # only the stored positions, one sample at a time: (N, stored) logits, not (N, N)
+                stored = valid.flatten(1)
+                e = torch.cat([self.geb(q[i:i + 1], k[i:i + 1, :, stored[i]], v[i:i + 1, :, stored[i]])
+                               for i in range(len(f))])
             out = out + self.weights[0] * e.view_as(f)
         if self.leb is not None:
             out = out + self.weights[1] * self.leb(f, f_ref, r_ref, flow)

@@ -29,7 +29,8 @@ from torch.nn import functional as F
 from ...errors import ConfigError
 from ..base import MethodInfo, Reference
 from ..checkpoints import cache_dir, load_checkpoint, save_checkpoint
-from ..restoration import Pairs, RestorationModel, dual_loss, post_tone, train_loop
+from ..nn import train_loop
+from ..restoration import Pairs, RestorationModel, dual_loss, post_tone
 
 STAGE_ONE = ("vae_widths", "vae_attention", "latent", "layers", "rvae_steps", "rvae_lr", "patch", "batch", "rvae_srgb_weight", "kl_weight",
              "lpips_weight", "seed", "sd_path")
@@ -41,7 +42,7 @@ class RDDM(RestorationModel):
     settings_file = "rddm"
     defaults = {
         "vae_widths": [128, 256, 512, 512], "vae_attention": True, "latent": 4, "layers": 2, "unet_widths": [320, 640, 1280, 1280],
-        "timestep": 999, "rank": 4, "lora": "cmb", "train_unet_base": False, "sd_path": "",
+        "timestep": 999, "rank": 4, "lora": "cmb", "train_unet_base": False, "train_encoder_base": False, "sd_path": "",
         "rvae_steps": 20000, "rvae_lr": 1e-4, "rvae_srgb_weight": 1.0, "kl_weight": 1e-6, "lpips_weight": 0.0,
         "steps": 150000, "lr": 5e-5, "patch": 128, "batch": 16, "srgb_weight": 1.0, "seed": 0, "threads": 0,
     }
@@ -74,15 +75,17 @@ class RDDM(RestorationModel):
                        build_unet(s["unet_widths"], s["latent"], s["layers"]), s["timestep"])
 
     def _adapt(self, net):
-        """Add the LoRA groups; only they (and, from scratch, the UNet's base) train."""
+        """Add the LoRA groups; only they (and, from scratch, the UNet's and the encoder's bases) train."""
         from .model import add_lora
 
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Already found a `peft_config`")
             add_lora(net.vae.encoder, self.groups(), self.settings["rank"])
             add_lora(net.unet, self.groups(), self.settings["rank"])
+        s = self.settings
+        base = (("unet.",) if s["train_unet_base"] else ()) + (("vae.encoder.", "vae.quant_conv.") if s["train_encoder_base"] else ())
         for name, p in net.named_parameters():
-            p.requires_grad_("lora_" in name or (self.settings["train_unet_base"] and name.startswith("unet.")))
+            p.requires_grad_("lora_" in name or name.startswith(base))
         return net
 
     def _net(self):

@@ -1,0 +1,191 @@
+"""RAWMamba as an ispsim method: one architecture for the image and the video track.
+
+- Image (NUS-style store): the reference is the sampled pixels (the suite's sampler; training
+  draws the same sampler's mask); one model for all the store's cameras.
+- Video (RVD-style store): the first frame's sRGB and RAW are the reference; every later frame
+  queries it through the DIS optical flow computed from the sRGB frames; the clip's frames are
+  scanned together in the (T, H, W) grid.
+
+``fit`` loads ``methods/checkpoints/rawmamba-<profile>-{image,video}.pt`` when it ships, else
+trains on the store's training split (MSE + 0.5 (1 - SSIM), the paper's loss). The ablations of
+the paper's Table 3 are methods of their own: ``rawmamba-no-geb``, ``-no-leb``, ``-no-local``,
+``-no-global``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ...datasets.sampling import ReferenceSampler
+from ...errors import ConfigError
+from ..base import Method, MethodInfo, Reference
+from ..checkpoints import PerCameraModels, save_checkpoint
+from ..nn import ssim, train_loop
+from .flow import clip_flows
+from .model import RAWMambaNet, count_parameters, pad_multiple
+
+ARCH = ("dims", "depths", "modules", "heads", "points", "d_state", "geb", "leb", "local", "global")
+
+
+class RAWMamba(PerCameraModels, Method):
+    info = MethodInfo("rawmamba", ("image", "video"), "UME (GEB + flow-warped LEB) + LTA-Mamba (Hilbert and line scans)",
+                      trainable=True, needs_reference="sampled", paper="RAWMamba, 2025")
+    settings_file = "rawmamba"
+    defaults = {
+        "dims": [96, 192, 384], "depths": [3, 3, 9], "modules": 3, "heads": 4, "points": 4, "d_state": 16,
+        "geb": True, "leb": True, "local": True, "global": True,
+        "steps": 20000, "lr": 2e-4, "batch": 64, "patch": 128, "video_batch": 4, "video_patch": 256,
+        "ssim_weight": 0.5, "rate": 0.015625, "flow_preset": "medium", "seed": 0, "threads": 0,
+    }
+    overrides: dict = {}
+
+    def __init__(self, settings=None, profile="quick"):
+        super().__init__({**(settings or {}), **self.overrides}, profile)
+        self._init_models()
+
+    def model_keys(self, store) -> list[str]:
+        return ["video" if store.recipe.style == "rvd" else "image"]
+
+    def checkpoint_name(self, key: str) -> str:
+        return f"{self.info.name}-{self.profile}-{key}.pt"
+
+    def _net(self) -> RAWMambaNet:
+        s = self.settings
+        return RAWMambaNet(tuple(s["dims"]), tuple(s["depths"]), s["modules"], s["heads"], s["points"], s["d_state"],
+                           s["geb"], s["leb"], s["local"], s["global"])
+
+    def _load(self, key, state):
+        net = self._net()
+        net.load_state_dict(state)
+        self.models[key] = net.eval()
+
+    def _model(self, key: str) -> RAWMambaNet:
+        if key not in self.models:
+            raise ConfigError(f"{self.info.name}: no trained {key} model; call fit(store) on a "
+                              f"{'rvd' if key == 'video' else 'nus'}-style store first (bench run does)")
+        return self.models[key]
+
+    # -- training ---------------------------------------------------------------------------
+    def _loss(self, pred, target):
+        p, t = pred.flatten(0, 1), target.flatten(0, 1)
+        return F.mse_loss(p, t) + self.settings["ssim_weight"] * (1 - ssim(p, t))
+
+    def _train(self, key, store, path, progress):
+        s = self.settings
+        torch.manual_seed(s["seed"])  # the initial weights too: same seed, same bytes
+        net = self._net().train()
+        data = (_VideoClips if key == "video" else _Images)(store, s)
+        loss = train_loop(net.parameters(), lambda g: self._loss(*data.batch(net, g)), s, progress,
+                          f"{self.info.name} ({key})")
+        net.eval()
+        card = {"method": self.info.name, "profile": self.profile, "settings": s, "track": key,
+                "parameters": count_parameters(net), "final_loss": loss,
+                "data": {"recipe": store.recipe.name, "digest": store.recipe.digest(), "size": store.size_name,
+                         "train": len(data)},
+                "command": f"bench train {self.info.name} --profile {self.profile} --recipe {store.recipe.name} "
+                           f"--size {store.size_name}",
+                "note": "ConvNeXt encoders from scratch (no ImageNet weights)"}
+        save_checkpoint(net.state_dict(), path, card)
+        self.models[key] = net
+
+    # -- inference --------------------------------------------------------------------------
+    def _run(self, net, x, ref_srgb, ref_raw, mask, flow):
+        """Numpy in (unpadded), numpy out: ``x (T, 3, H, W)`` -> ``(T, 3, H, W)``."""
+        h, w = x.shape[-2:]
+        t = lambda a: pad_multiple(torch.from_numpy(np.ascontiguousarray(a, np.float32))[None], net.factor)  # noqa: E731
+        with torch.no_grad():
+            out = net(t(x), t(ref_srgb), t(ref_raw), None if mask is None else t(mask[None]),
+                      None if flow is None else t(flow))
+        return out[0, :, :, :h, :w].numpy()
+
+    def reconstruct(self, inputs, reference: Reference):
+        if reference.source != "sampled":
+            raise ConfigError(f"{self.info.name}: the image track needs a sampled reference, got {reference.source!r}")
+        srgb = np.asarray(inputs["srgb"], np.float32)
+        return self._run(self._model("image"), srgb[None], reference.srgb, reference.raw, reference.mask, None)[0]
+
+    def reconstruct_video(self, inputs, reference: Reference) -> np.ndarray:
+        """Frames ``(T, 3, H, W)`` -> camera RGB of frames 1..T-1, all scanned together."""
+        frames = np.asarray(inputs["srgb"], np.float32)
+        flows = clip_flows(frames, 0, self.settings["flow_preset"])[1:]
+        return self._run(self._model("video"), frames[1:], reference.srgb, reference.raw, None, flows)
+
+
+class _Images:
+    """Random crops of the NUS-style training images with the sampler's mask (the suite's)."""
+
+    def __init__(self, store, s):
+        if store.recipe.style != "nus":
+            raise ConfigError(f"{store.path}: rawmamba's image model trains on nus-style stores, not {store.recipe.style!r}")
+        idx = store.done_indices("train")
+        if not idx:
+            raise ConfigError(f"{store.path}: no finished training samples")
+        arrays = [store.read_sample("train", i) for i in idx]
+        self.srgb = torch.from_numpy(np.stack([a["srgb"] for a in arrays]).astype(np.float32))
+        self.raw = torch.from_numpy(np.stack([a["raw"] for a in arrays]).astype(np.float32))
+        self.mask = torch.from_numpy(ReferenceSampler("uniform", s["rate"]).mask(*self.srgb.shape[-2:]))
+        self.n, self.patch = s["batch"], s["patch"]
+
+    def __len__(self):
+        return len(self.srgb)
+
+    def batch(self, net, g):
+        h, w = self.srgb.shape[-2:]
+        p = min(self.patch, h, w) // net.factor * net.factor
+        idx = torch.randint(len(self), (self.n,), generator=g)
+        ys, xs = torch.randint(h - p + 1, (self.n,), generator=g), torch.randint(w - p + 1, (self.n,), generator=g)
+        crop = lambda a, i, y, x: a[..., y:y + p, x:x + p]  # noqa: E731
+        srgb = torch.stack([crop(self.srgb[i], i, y, x) for i, y, x in zip(idx, ys, xs)])
+        raw = torch.stack([crop(self.raw[i], i, y, x) for i, y, x in zip(idx, ys, xs)])
+        mask = torch.stack([crop(self.mask, i, y, x) for i, y, x in zip(idx, ys, xs)])[:, None]
+        return net(srgb[:, None], srgb, raw, mask), raw[:, None]
+
+
+class _VideoClips:
+    """Random crops of the RVD-style training clips: frames 1..T-1 query frame 0 through the flow
+    computed (once per clip, at full size) from the sRGB frames."""
+
+    def __init__(self, store, s):
+        from ...stages import cfa, demosaic
+
+        if store.recipe.style != "rvd":
+            raise ConfigError(f"{store.path}: rawmamba's video model trains on rvd-style stores, not {store.recipe.style!r}")
+        idx = store.done_indices("train")
+        if not idx:
+            raise ConfigError(f"{store.path}: no finished training clips")
+        srgb, raw, flows = [], [], []
+        for i in idx:
+            a, pattern = store.read_sample("train", i), store.params("train", i)["records"][0]["cfa"]
+            frames = np.asarray(a["srgb"], np.float32)
+            srgb.append(frames)
+            raw.append(np.stack([demosaic.demosaic(cfa.unpack(f, pattern), pattern) for f in a["raw"]]).astype(np.float32))
+            flows.append(clip_flows(frames, 0, s["flow_preset"]))
+        self.srgb, self.raw, self.flow = (torch.from_numpy(np.stack(v)) for v in (srgb, raw, flows))
+        self.n, self.patch = s["video_batch"], s["video_patch"]
+
+    def __len__(self):
+        return len(self.srgb)
+
+    def batch(self, net, g):
+        h, w = self.srgb.shape[-2:]
+        p = min(self.patch, h, w) // net.factor * net.factor
+        idx = torch.randint(len(self), (self.n,), generator=g)
+        ys = torch.randint((h - p) // 2 + 1, (self.n,), generator=g) * 2
+        xs = torch.randint((w - p) // 2 + 1, (self.n,), generator=g) * 2
+        crop = lambda a: torch.stack([a[i, ..., y:y + p, x:x + p] for i, y, x in zip(idx, ys, xs)])  # noqa: E731
+        srgb, raw, flow = crop(self.srgb), crop(self.raw), crop(self.flow)
+        return net(srgb[:, 1:], srgb[:, 0], raw[:, 0], None, flow[:, 1:]), raw[:, 1:]
+
+
+def _ablation(name: str, switch: str, row: str):
+    info = MethodInfo(f"rawmamba-{name}", ("image", "video"), f"RAWMamba ablation: {row}", trainable=True,
+                      needs_reference="sampled", experimental=True, paper="RAWMamba, 2025, Table 3")
+    return type(f"RAWMamba_{switch}", (RAWMamba,), {"info": info, "overrides": {switch: False}})
+
+
+RAWMambaNoGEB = _ablation("no-geb", "geb", "without GEB")
+RAWMambaNoLEB = _ablation("no-leb", "leb", "without LEB")
+RAWMambaNoLocal = _ablation("no-local", "local", "without the local (Hilbert) scan")
+RAWMambaNoGlobal = _ablation("no-global", "global", "without the global (line) scan")
