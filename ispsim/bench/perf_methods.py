@@ -19,7 +19,8 @@ import warnings
 
 warnings.filterwarnings("ignore")
 
-METHODS = ("blind-unprocess", "global-fit", "sam-rbf", "oracle", "priorraw-search", "priorraw", "cam", "cam-ft", "inf")
+METHODS = ("blind-unprocess", "global-fit", "sam-rbf", "oracle", "priorraw-search", "priorraw", "cam", "cam-ft", "inf",
+           "rawmamba")
 
 
 def _sample(size):
@@ -37,11 +38,13 @@ def _prepare(name, camera):
     m = create_method(name, "cpu")
     if not m.info.trainable:
         return m, True
-    path = m.shipped_checkpoint(camera)
+    key = "image" if name == "rawmamba" else camera
+    path = m.shipped_checkpoint(key)
     if path.exists():
-        m.load_file(camera, path)
+        m.load_file(key, path)
         return m, True
-    m.models[camera] = tuple(x.eval() for x in m._new())  # untrained: the time is real, the PSNR is not
+    # untrained: the time is real, the PSNR is not
+    m.models[key] = m._net().eval() if name == "rawmamba" else tuple(x.eval() for x in m._new())
     return m, False
 
 
@@ -56,6 +59,7 @@ def main(argv=None):
     ap.add_argument("--size", default="816x1216", help="HxW, multiples of 16 (CAM's Sony images: 816x1216)")
     ap.add_argument("--inf-iterations", type=int, default=20)
     ap.add_argument("--skip", default="", help="comma-separated methods to leave out")
+    ap.add_argument("--scan-length", type=int, default=4096, help="tokens of the selective-scan comparison")
     args = ap.parse_args(argv)
     size = tuple(int(v) for v in args.size.lower().split("x"))
     arrays, params = _sample(size)
@@ -96,4 +100,29 @@ def main(argv=None):
             times[batched] = time.perf_counter() - t0
         print(f"\nINF, {args.inf_iterations} iterations, all tiles: batched {times[True]:.2f} s, one by one "
               f"{times[False]:.2f} s: batched is {times[False] / times[True]:.2f}x faster")
+    _scan(args.scan_length)
     return 0
+
+
+def _scan(length: int):
+    """RAWMamba's CPU selective scan against the step-by-step recurrence, forward + backward, at
+    the sizes of the cpu profile's scans (inner width 48, 8 states)."""
+    import torch
+
+    from ispsim.methods.rawmamba.ssm import selective_scan, selective_scan_sequential
+
+    g = torch.Generator().manual_seed(0)
+    d, n = 48, 8
+    x = dict(u=torch.randn(1, d, length, generator=g), delta=torch.randn(1, d, length, generator=g),
+             A=-torch.exp(torch.randn(d, n, generator=g)), B=torch.randn(1, n, length, generator=g),
+             C=torch.randn(1, n, length, generator=g), D=torch.randn(d, generator=g), delta_bias=torch.zeros(d),
+             delta_softplus=True)
+    x["u"].requires_grad_(True)
+    times = {}
+    for fn in (selective_scan, selective_scan_sequential):
+        t0 = time.perf_counter()
+        fn(**x).square().mean().backward()
+        times[fn.__name__] = time.perf_counter() - t0
+    print(f"\nselective scan, {length} tokens x {d} channels x {n} states, forward + backward: "
+          f"{times['selective_scan']:.3f} s vs step by step {times['selective_scan_sequential']:.3f} s: "
+          f"{times['selective_scan_sequential'] / times['selective_scan']:.1f}x faster")
