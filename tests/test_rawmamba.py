@@ -122,3 +122,13 @@ def test_video_method_on_a_clip(tmp_path, monkeypatch):
     first = demosaic.demosaic(cfa.unpack(a["raw"][0], pattern), pattern)
     out = m.reconstruct_video({"srgb": a["srgb"], "camera": p["camera"]}, Reference("first_frame", srgb=a["srgb"][0], raw=first, frame=0))
     assert out.shape == (a["srgb"].shape[0] - 1, *first.shape) and np.isfinite(out).all()
+
+
+def test_warp_reads_the_reference_at_the_flowed_position():
+    from ispsim.methods.rawmamba.model import warp
+
+    ref = torch.from_numpy(_texture(32, 48))[None]
+    query = torch.roll(ref, (2, 3), dims=(2, 3))
+    flow = torch.zeros(1, 2, 32, 48)
+    flow[:, 0], flow[:, 1] = -3, -2
+    torch.testing.assert_close(warp(ref, flow)[..., 4:, 4:], query[..., 4:, 4:])

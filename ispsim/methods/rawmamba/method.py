@@ -36,7 +36,7 @@ class RAWMamba(PerCameraModels, Method):
     defaults = {
         "dims": [96, 192, 384], "depths": [3, 3, 9], "modules": 3, "heads": 4, "points": 4, "d_state": 16,
         "geb": True, "leb": True, "local": True, "global": True,
-        "steps": 20000, "lr": 2e-4, "batch": 64, "patch": 128, "video_batch": 4, "video_patch": 256,
+        "steps": 20000, "lr": 2e-4, "batch": 64, "patch": 128, "video_steps": 80000, "video_batch": 4, "video_patch": 256,
         "ssim_weight": 0.5, "rate": 0.015625, "flow_preset": "medium", "seed": 0, "threads": 0,
     }
     overrides: dict = {}
@@ -78,7 +78,7 @@ class RAWMamba(PerCameraModels, Method):
         net = self._net().train()
         data = (_VideoClips if key == "video" else _Images)(store, s)
         loss = train_loop(net.parameters(), lambda g: self._loss(*data.batch(net, g)), s, progress,
-                          f"{self.info.name} ({key})")
+                          f"{self.info.name} ({key})", s["video_steps"] if key == "video" else s["steps"])
         net.eval()
         card = {"method": self.info.name, "profile": self.profile, "settings": s, "track": key,
                 "parameters": count_parameters(net), "final_loss": loss,

@@ -9,8 +9,10 @@ metadata pair per clip, ``(x'_srgb, x'_raw)``, with a mask of the stored positio
 Three ConvNeXt encoders (f1, f2, f3 of Eq. 8) give features at 1/4, 1/8 and 1/16; at each scale UME
 embeds the metadata and a channel-wise transformer block (the search block) lets the sRGB features
 read it; Eq. (13) sums the scales at 1/4, where the LTA-Mamba modules scan the (T, H/4, W/4) grid;
-the decoder's 3-D convolutions upsample to full resolution. The decoder also sees the full-resolution
-sRGB before its last layers: at 1/4 resolution the features cannot carry every pixel's value.
+the decoder's 3-D convolutions upsample to full resolution. Its last layers also see, at full
+resolution, the frame's sRGB and the metadata moved onto the frame (the stored samples and their
+mask for images; the first frame's RAW and sRGB warped by the flow for video, as RVD warps the
+previous RAW): at 1/4 resolution the features cannot carry every pixel's value.
 """
 
 from __future__ import annotations
@@ -108,7 +110,9 @@ class RAWMambaNet(nn.Module):
         self.up = nn.Sequential(
             nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear", align_corners=False), nn.Conv3d(dim, half, 3, padding=1), nn.GELU(),
             nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear", align_corners=False), nn.Conv3d(half, quarter, 3, padding=1), nn.GELU())
-        self.head = nn.Sequential(nn.Conv3d(quarter + 3, quarter, 3, padding=1), nn.GELU(), nn.Conv3d(quarter, 3, 3, padding=1))
+        # the head also sees, at full resolution, the frame's sRGB and the metadata moved onto it
+        # (reference RAW, reference sRGB, mask; warped by the flow in video)
+        self.head = nn.Sequential(nn.Conv3d(quarter + 10, quarter, 3, padding=1), nn.GELU(), nn.Conv3d(quarter, 3, 3, padding=1))
         self.factor = 2 ** (len(dims) + 1)
 
     def forward(self, x, ref_srgb, ref_raw, mask=None, flow=None):
@@ -140,8 +144,21 @@ class RAWMambaNet(nn.Module):
         feat = feat.view(b, t, *feat.shape[1:]).transpose(1, 2)  # (B, C, T, h, w)
         for lta, conv in zip(self.lta, self.refine):
             feat = conv(lta(feat))
-        out = self.head(torch.cat([self.up(feat), x.transpose(1, 2)], 1))
+        meta = torch.cat([ref_raw * mask, ref_srgb * mask, mask], 1)
+        meta = meta.repeat_interleave(t, 0) if flow is None else warp(meta.repeat_interleave(t, 0), flow.flatten(0, 1))
+        meta = meta.view(b, t, *meta.shape[1:]).transpose(1, 2)
+        out = self.head(torch.cat([self.up(feat), x.transpose(1, 2), meta], 1))
         return out.transpose(1, 2)
+
+
+def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """``img (B, C, H, W)`` read at p + flow(p) (``flow (B, 2, H, W)``, pixels (x, y)), bilinear."""
+    b, _, h, w = img.shape
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=img.dtype, device=img.device),
+                            torch.arange(w, dtype=img.dtype, device=img.device), indexing="ij")
+    gx = (xx + flow[:, 0]) / max(w - 1, 1) * 2 - 1
+    gy = (yy + flow[:, 1]) / max(h - 1, 1) * 2 - 1
+    return F.grid_sample(img, torch.stack([gx, gy], -1), align_corners=True, padding_mode="border")
 
 
 def count_parameters(net: nn.Module) -> int:
