@@ -132,3 +132,28 @@ def test_warp_reads_the_reference_at_the_flowed_position():
     flow = torch.zeros(1, 2, 32, 48)
     flow[:, 0], flow[:, 1] = -3, -2
     torch.testing.assert_close(warp(ref, flow)[..., 4:, 4:], query[..., 4:, 4:])
+
+
+def test_convnext_weights_load_from_timm_names(tmp_path, capsys):
+    """A file with timm's ConvNeXt-T names (written here: no download) lands on the right tensors;
+    the 4-channel stem gets zeros for the mask channel; absent weights are said, not invented."""
+    from ispsim.methods.rawmamba.model import ConvNeXtEncoder, load_convnext
+
+    g = torch.Generator().manual_seed(0)
+    r = lambda *shape: torch.randn(*shape, generator=g)  # noqa: E731
+    state = {"stem.0.weight": r(8, 3, 4, 4), "stem.0.bias": r(8), "stem.1.weight": r(8), "stem.1.bias": r(8),
+             "stages.0.blocks.0.conv_dw.weight": r(8, 1, 7, 7), "stages.0.blocks.0.mlp.fc1.weight": r(32, 8),
+             "stages.0.blocks.0.mlp.fc2.weight": r(8, 32), "stages.0.blocks.0.gamma": r(8),
+             "stages.1.downsample.1.weight": r(16, 8, 2, 2), "head.fc.weight": r(1000, 16)}
+    torch.save(state, tmp_path / "convnext.pth")
+    enc = ConvNeXtEncoder(4, (8, 16), (1, 1))
+    assert load_convnext(enc, tmp_path / "convnext.pth") == 9
+    torch.testing.assert_close(enc.down[0][0].weight[:, :3], state["stem.0.weight"])
+    assert not enc.down[0][0].weight[:, 3].any()
+    torch.testing.assert_close(enc.stages[0][0].dw.weight, state["stages.0.blocks.0.conv_dw.weight"])
+    torch.testing.assert_close(enc.stages[0][0].mlp[2].weight, state["stages.0.blocks.0.mlp.fc2.weight"])
+    torch.testing.assert_close(enc.stages[0][0].gamma, state["stages.0.blocks.0.gamma"])
+    torch.testing.assert_close(enc.down[1][1].weight, state["stages.1.downsample.1.weight"])
+    m = create_method("rawmamba", "quick")
+    m.settings["encoder_weights"] = str(tmp_path / "missing.safetensors")
+    assert m._pretrained(m._net()) is False and "train from scratch" in capsys.readouterr().err

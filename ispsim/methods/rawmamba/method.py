@@ -14,6 +14,8 @@ the paper's Table 3 are methods of their own: ``rawmamba-no-geb``, ``-no-leb``, 
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -37,7 +39,7 @@ class RAWMamba(PerCameraModels, Method):
         "dims": [96, 192, 384], "depths": [3, 3, 9], "modules": 3, "heads": 4, "points": 4, "d_state": 16,
         "geb": True, "leb": True, "local": True, "global": True,
         "steps": 20000, "lr": 2e-4, "batch": 64, "patch": 128, "video_steps": 80000, "video_batch": 4, "video_patch": 256,
-        "ssim_weight": 0.5, "rate": 0.015625, "flow_preset": "medium", "seed": 0, "threads": 0,
+        "ssim_weight": 0.5, "rate": 0.015625, "flow_preset": "medium", "encoder_weights": "", "seed": 0, "threads": 0,
     }
     overrides: dict = {}
 
@@ -76,6 +78,7 @@ class RAWMamba(PerCameraModels, Method):
         s = self.settings
         torch.manual_seed(s["seed"])  # the initial weights too: same seed, same bytes
         net = self._net().train()
+        pretrained = self._pretrained(net)
         data = (_VideoClips if key == "video" else _Images)(store, s)
         loss = train_loop(net.parameters(), lambda g: self._loss(*data.batch(net, g)), s, progress,
                           f"{self.info.name} ({key})", s["video_steps"] if key == "video" else s["steps"])
@@ -86,9 +89,28 @@ class RAWMamba(PerCameraModels, Method):
                          "train": len(data)},
                 "command": f"bench train {self.info.name} --profile {self.profile} --recipe {store.recipe.name} "
                            f"--size {store.size_name}",
-                "note": "ConvNeXt encoders from scratch (no ImageNet weights)"}
+                "note": f"ConvNeXt encoders from ImageNet weights ({s['encoder_weights']})" if pretrained
+                        else "ConvNeXt encoders from scratch (no ImageNet weights)"}
         save_checkpoint(net.state_dict(), path, card)
         self.models[key] = net
+
+    def _pretrained(self, net) -> bool:
+        """ImageNet ConvNeXt weights into the three encoders, from ``encoder_weights`` (a local file
+        with timm's names) when set and present; otherwise the run says it trains from scratch."""
+        from pathlib import Path
+
+        from .model import load_convnext
+
+        path = self.settings["encoder_weights"]
+        if not path:
+            return False
+        if not Path(path).expanduser().is_file():
+            print(f"{self.info.name}: ImageNet ConvNeXt weights not found at {path}; the encoders train from scratch",
+                  file=sys.stderr)
+            return False
+        for enc in (net.f1, net.f2, net.f3):
+            load_convnext(enc, path)
+        return True
 
     # -- inference --------------------------------------------------------------------------
     def _run(self, net, x, ref_srgb, ref_raw, mask, flow):

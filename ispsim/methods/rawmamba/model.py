@@ -66,6 +66,57 @@ class ConvNeXtEncoder(nn.Module):
         return out
 
 
+_TIMM_BLOCK = {"dw": "conv_dw", "norm": "norm", "mlp.0": "mlp.fc1", "mlp.2": "mlp.fc2"}
+
+
+def timm_convnext_names(encoder: ConvNeXtEncoder) -> dict[str, str]:
+    """Our parameter names -> timm's ConvNeXt names (``stem``, ``stages.i.downsample``,
+    ``stages.i.blocks.j.{conv_dw, norm, mlp.fc1, mlp.fc2, gamma}``)."""
+    names = {}
+    for key in encoder.state_dict():
+        part = key.split(".")
+        if part[0] == "down":
+            i, j, leaf = int(part[1]), part[2], ".".join(part[3:])
+            names[key] = (f"stem.{j}." if i == 0 else f"stages.{i}.downsample.{j}.") + leaf
+        else:
+            _, i, j, *rest = part
+            inner = "gamma" if rest == ["gamma"] else f"{_TIMM_BLOCK['.'.join(rest[:-1])]}.{rest[-1]}"
+            names[key] = f"stages.{i}.blocks.{j}.{inner}"
+    return names
+
+
+def load_convnext(encoder: ConvNeXtEncoder, path) -> int:
+    """Copy ImageNet ConvNeXt weights (timm's names: ``.safetensors``, ``.pth`` or ``.bin``, read
+    from a local file) into ``encoder``'s stages; a stem with more input channels than the file's
+    three gets zeros for the extra ones (the mask). Returns the number of tensors copied."""
+    from pathlib import Path
+
+    path = Path(path).expanduser()
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    own = encoder.state_dict()
+    copied = 0
+    for ours, theirs in timm_convnext_names(encoder).items():
+        if theirs not in state:
+            continue
+        w = state[theirs]
+        if ours == "down.0.0.weight" and w.shape[1] < own[ours].shape[1]:
+            w = torch.cat([w, w.new_zeros(w.shape[0], own[ours].shape[1] - w.shape[1], *w.shape[2:])], 1)
+        if w.shape != own[ours].shape:
+            raise ValueError(f"{path}: {theirs} has shape {tuple(w.shape)}, the encoder's {ours} {tuple(own[ours].shape)}")
+        own[ours] = w
+        copied += 1
+    if copied == 0:
+        raise ValueError(f"{path}: no ConvNeXt tensors with timm's names (e.g. stem.0.weight) found")
+    encoder.load_state_dict(own)
+    return copied
+
+
 class SearchBlock(nn.Module):
     """The search block: a channel-wise (transposed, Restormer MDTA) transformer block in which the
     sRGB features query the metadata embedding, then a gated depth-wise feed-forward (GDFN)."""
