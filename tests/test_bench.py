@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from ispsim.bench.report import bootstrap_ci
+from ispsim.bench.runner import resolve_methods
 from ispsim.bench.suite import load_suite
 from ispsim.cli.bench import main
 from ispsim.errors import ConfigError
@@ -183,14 +184,18 @@ def test_oracle_beats_the_bare_inverse_where_the_srgb_clips():
 def test_registry_settings_and_errors(tmp_path):
     names = [m.name for m in list_methods()]
     assert names == ["blind-unprocess", "global-fit", "sam-rbf", "oracle", "inf", "cam", "cam-ft", "priorraw",
-                     "priorraw-search", "unet-raw", "isp-unet", "rddm", "rddm-allinone", "rddm-rawloss"]
+                     "priorraw-search", "unet-raw", "isp-unet", "rddm", "rddm-allinone", "rddm-rawloss", "rawmamba",
+                     "rawmamba-no-geb", "rawmamba-no-leb", "rawmamba-no-local", "rawmamba-no-global"]
     assert create_method("sam-rbf", "cpu").settings["tile"] == 96
     assert create_method("sam-rbf", "quick").settings_digest() != create_method("sam-rbf", "cpu").settings_digest()
     with pytest.raises(ConfigError, match="unknown; registered methods"):
-        create_method("rawmamba")
+        create_method("rawmambo")
     with pytest.raises(ConfigError, match="quick, cpu, paper"):
         load_settings("sam-rbf", "huge", {})
     assert main(["run", "--methods", "nope", "--suite", "quick"]) == 2
+    everything = resolve_methods("all")
+    assert "cam" not in everything and "rawmamba" in everything
+    assert resolve_methods("all,cam,sam-rbf") == everything + ["cam"]  # all, plus named ones, each once
     with pytest.raises(ConfigError, match="shipped suites"):
         load_suite("nonexistent")
 
@@ -235,8 +240,9 @@ def test_video_track_fits_on_the_first_frame(tmp_path):
 def test_perf_methods_times_every_method(capsys):
     from ispsim.bench.perf_methods import main as perf
 
-    assert perf(["--size", "64x96", "--skip", "inf"]) == 0
+    assert perf(["--size", "64x96", "--skip", "inf", "--scan-length", "256"]) == 0
     table = capsys.readouterr().out
-    for name in ("blind-unprocess", "global-fit", "sam-rbf", "oracle", "priorraw", "cam", "cam-ft"):
+    assert "selective scan, 256 tokens" in table and "x faster" in table
+    for name in ("blind-unprocess", "global-fit", "sam-rbf", "oracle", "priorraw", "cam", "cam-ft", "rawmamba"):
         assert f"| {name} |" in table
     assert "| cam | " in table and "untrained" in table  # no CAM checkpoint ships: time only

@@ -238,11 +238,16 @@ def _measure(fn):
 
 
 def resolve_methods(spec: str) -> list[str]:
-    if spec == "all":
-        from ..methods import method_class
+    """``all`` (every method not flagged experimental), names, or both: ``all,cam,cam-ft``."""
+    names = []
+    for token in (s.strip() for s in spec.split(",")):
+        if token == "all":
+            from ..methods import method_class
 
-        return [n for n in REGISTRY if not method_class(n).info.experimental]
-    names = [s.strip() for s in spec.split(",") if s.strip()]
+            names += [n for n in REGISTRY if not method_class(n).info.experimental]
+        elif token:
+            names.append(token)
+    names = list(dict.fromkeys(names))
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         from ..errors import ConfigError
