@@ -194,7 +194,7 @@ def test_registry_settings_and_errors(tmp_path):
         load_settings("sam-rbf", "huge", {})
     assert main(["run", "--methods", "nope", "--suite", "quick"]) == 2
     everything = resolve_methods("all")
-    assert "cam" not in everything and "rawmamba" in everything
+    assert "cam" not in everything and "sam-rbf" in everything
     assert resolve_methods("all,cam,sam-rbf") == everything + ["cam"]  # all, plus named ones, each once
     with pytest.raises(ConfigError, match="shipped suites"):
         load_suite("nonexistent")

@@ -159,6 +159,21 @@ def test_rvae_pretraining_learns_to_reconstruct_linear_images(rddm_store, cache)
     assert list((cache / "checkpoints").glob("rddm-rvae-*.pt"))  # cached for the ablation variants
 
 
+def test_a_stage_one_cache_without_its_card_is_trained_again(rddm_store, cache, capsys):
+    from ispsim.methods import create_method
+
+    from ispsim.methods.restoration import Pairs
+
+    method = create_method("rddm", "quick")
+    pairs = Pairs(rddm_store)
+    path = method._stage_one_path(rddm_store)
+    path.parent.mkdir(parents=True)
+    torch.save({"garbage": torch.zeros(1)}, path)  # as an interrupted or older writer could leave it
+    assert method.pretrain_rvae(method._base(), pairs, rddm_store, progress=False) is not None  # trained
+    assert "training it again" in capsys.readouterr().err
+    assert path.with_suffix(".json").is_file()
+
+
 def test_stage_two_freezes_the_decoder_and_checkpoints_round_trip(rddm_store, cache, tmp_path):
     from ispsim.methods import create_method
 

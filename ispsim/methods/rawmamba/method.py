@@ -33,7 +33,7 @@ ARCH = ("dims", "depths", "modules", "heads", "points", "d_state", "geb", "leb",
 
 class RAWMamba(PerCameraModels, Method):
     info = MethodInfo("rawmamba", ("image", "video"), "UME (GEB + flow-warped LEB) + LTA-Mamba (Hilbert and line scans)",
-                      trainable=True, needs_reference="sampled", paper="RAWMamba, 2025")
+                      trainable=True, needs_reference="sampled", experimental=True, paper="RAWMamba, 2025")
     settings_file = "rawmamba"
     defaults = {
         "dims": [96, 192, 384], "depths": [3, 3, 9], "modules": 3, "heads": 4, "points": 4, "d_state": 16,

@@ -112,8 +112,11 @@ class RDDM(RestorationModel):
         """Stage one: the RVAE learns linear -> latent -> linear (cached; None when loaded)."""
         path = self._stage_one_path(store)
         if path.exists():
-            net.vae.load_state_dict(load_checkpoint(path)[0])
-            return None
+            try:
+                net.vae.load_state_dict(load_checkpoint(path)[0])
+                return None
+            except ConfigError as e:  # a cache entry without its card, or altered: never read as whole
+                print(f"rddm: the cached stage one is unusable ({e}); training it again", file=sys.stderr)
         s = self.settings
         lpips = _lpips(s["lpips_weight"])
         params = list(net.vae.parameters())
