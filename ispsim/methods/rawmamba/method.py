@@ -158,10 +158,9 @@ class _Images:
         p = min(self.patch, h, w) // net.factor * net.factor
         idx = torch.randint(len(self), (self.n,), generator=g)
         ys, xs = torch.randint(h - p + 1, (self.n,), generator=g), torch.randint(w - p + 1, (self.n,), generator=g)
-        crop = lambda a, i, y, x: a[..., y:y + p, x:x + p]  # noqa: E731
-        srgb = torch.stack([crop(self.srgb[i], i, y, x) for i, y, x in zip(idx, ys, xs)])
-        raw = torch.stack([crop(self.raw[i], i, y, x) for i, y, x in zip(idx, ys, xs)])
-        mask = torch.stack([crop(self.mask, i, y, x) for i, y, x in zip(idx, ys, xs)])[:, None]
+        crop = lambda a: torch.stack([a(i)[..., y:y + p, x:x + p] for i, y, x in zip(idx, ys, xs)])  # noqa: E731
+        srgb, raw = crop(lambda i: self.srgb[i]), crop(lambda i: self.raw[i])
+        mask = crop(lambda i: self.mask)[:, None]
         return net(srgb[:, None], srgb, raw, mask), raw[:, None]
 
 
