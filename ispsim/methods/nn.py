@@ -84,6 +84,19 @@ def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) -> torch.
     return s.mean(dim=(-2, -1)).mean()
 
 
+def random_windows(count: int, size: tuple[int, int], n: int, patch: int, g: torch.Generator, *, multiple: int = 1,
+                   step: int = 1):
+    """``n`` random windows over ``count`` items of ``size`` (H, W): the side is ``patch`` (at most
+    the image) rounded down to ``multiple``, offsets are multiples of ``step`` (2 keeps a mosaic's
+    Bayer phase). Returns ``(crop, idx)``: ``crop(t)`` stacks ``t[i, ..., window]``."""
+    h, w = size
+    p = min(patch, h, w) // multiple * multiple
+    idx = torch.randint(count, (n,), generator=g)
+    ys = torch.randint((h - p) // step + 1, (n,), generator=g) * step
+    xs = torch.randint((w - p) // step + 1, (n,), generator=g) * step
+    return (lambda t: torch.stack([t[i, ..., y:y + p, x:x + p] for i, y, x in zip(idx, ys, xs)])), idx
+
+
 def threads(n: int):
     """Torch intra-op threads for training (0: leave as is)."""
     if n > 0:

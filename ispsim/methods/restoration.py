@@ -26,7 +26,7 @@ from ..pipeline import Pipeline, Record
 from ..stages import cfa, demosaic
 from .base import Method, MethodInfo, Reference
 from .checkpoints import PerCameraModels, save_checkpoint
-from .nn import UNet, pad_to, train_loop
+from .nn import UNet, pad_to, random_windows, train_loop
 
 
 class Pairs:
@@ -54,12 +54,7 @@ class Pairs:
 
     def batch(self, n: int, patch: int, g: torch.Generator, extra: torch.Tensor | None = None) -> dict:
         """``n`` random crops at even offsets (a crop keeps its mosaic's Bayer order)."""
-        h, w = self.lq.shape[-2:]
-        patch = min(patch, h, w) // 2 * 2
-        idx = torch.randint(len(self), (n,), generator=g)
-        ys = torch.randint((h - patch) // 2 + 1, (n,), generator=g) * 2
-        xs = torch.randint((w - patch) // 2 + 1, (n,), generator=g) * 2
-        crop = lambda t: torch.stack([t[i, :, y:y + patch, x:x + patch] for i, y, x in zip(idx, ys, xs)])  # noqa: E731
+        crop, idx = random_windows(len(self), self.lq.shape[-2:], n, patch, g, multiple=2, step=2)
         out = {"lq": crop(self.lq), "linear": crop(self.linear), "srgb": crop(self.srgb),
                "bayer": [self.bayer[i] for i in idx], "records": [self.records[i] for i in idx]}
         if extra is not None:

@@ -24,7 +24,7 @@ from ...datasets.sampling import ReferenceSampler
 from ...errors import ConfigError
 from ..base import Method, MethodInfo, Reference
 from ..checkpoints import PerCameraModels, save_checkpoint
-from ..nn import ssim, train_loop
+from ..nn import random_windows, ssim, train_loop
 from .flow import clip_flows
 from .model import RAWMambaNet, count_parameters, pad_multiple
 
@@ -135,49 +135,55 @@ class RAWMamba(PerCameraModels, Method):
         return self._run(self._model("video"), frames[1:], reference.srgb, reference.raw, None, flows)
 
 
-class _Images:
+class _Crops:
+    """Training data of one store style, in memory, drawn as random crops."""
+
+    style, unit = "", "samples"
+
+    def __init__(self, store):
+        if store.recipe.style != self.style:
+            raise ConfigError(f"{store.path}: rawmamba's {self.track} model trains on {self.style}-style stores, "
+                              f"not {store.recipe.style!r}")
+        self.indices = store.done_indices("train")
+        if not self.indices:
+            raise ConfigError(f"{store.path}: no finished training {self.unit}")
+
+    def __len__(self):
+        return len(self.indices)
+
+
+class _Images(_Crops):
     """Random crops of the NUS-style training images with the sampler's mask (the suite's)."""
 
+    style, track = "nus", "image"
+
     def __init__(self, store, s):
-        if store.recipe.style != "nus":
-            raise ConfigError(f"{store.path}: rawmamba's image model trains on nus-style stores, not {store.recipe.style!r}")
-        idx = store.done_indices("train")
-        if not idx:
-            raise ConfigError(f"{store.path}: no finished training samples")
-        arrays = [store.read_sample("train", i) for i in idx]
+        super().__init__(store)
+        arrays = [store.read_sample("train", i) for i in self.indices]
         self.srgb = torch.from_numpy(np.stack([a["srgb"] for a in arrays]).astype(np.float32))
         self.raw = torch.from_numpy(np.stack([a["raw"] for a in arrays]).astype(np.float32))
         self.mask = torch.from_numpy(ReferenceSampler("uniform", s["rate"]).mask(*self.srgb.shape[-2:]))
         self.n, self.patch = s["batch"], s["patch"]
 
-    def __len__(self):
-        return len(self.srgb)
-
     def batch(self, net, g):
-        h, w = self.srgb.shape[-2:]
-        p = min(self.patch, h, w) // net.factor * net.factor
-        idx = torch.randint(len(self), (self.n,), generator=g)
-        ys, xs = torch.randint(h - p + 1, (self.n,), generator=g), torch.randint(w - p + 1, (self.n,), generator=g)
-        crop = lambda a: torch.stack([a(i)[..., y:y + p, x:x + p] for i, y, x in zip(idx, ys, xs)])  # noqa: E731
-        srgb, raw = crop(lambda i: self.srgb[i]), crop(lambda i: self.raw[i])
-        mask = crop(lambda i: self.mask)[:, None]
+        crop, _ = random_windows(len(self), self.srgb.shape[-2:], self.n, self.patch, g, multiple=net.factor)
+        srgb, raw = crop(self.srgb), crop(self.raw)
+        mask = crop(self.mask.expand(len(self), -1, -1))[:, None]
         return net(srgb[:, None], srgb, raw, mask), raw[:, None]
 
 
-class _VideoClips:
+class _VideoClips(_Crops):
     """Random crops of the RVD-style training clips: frames 1..T-1 query frame 0 through the flow
     computed (once per clip, at full size) from the sRGB frames."""
+
+    style, track, unit = "rvd", "video", "clips"
 
     def __init__(self, store, s):
         from ...stages import cfa, demosaic
 
-        if store.recipe.style != "rvd":
-            raise ConfigError(f"{store.path}: rawmamba's video model trains on rvd-style stores, not {store.recipe.style!r}")
-        idx = store.done_indices("train")
-        if not idx:
-            raise ConfigError(f"{store.path}: no finished training clips")
+        super().__init__(store)
         srgb, raw, flows = [], [], []
-        for i in idx:
+        for i in self.indices:
             a, pattern = store.read_sample("train", i), store.params("train", i)["records"][0]["cfa"]
             frames = np.asarray(a["srgb"], np.float32)
             srgb.append(frames)
@@ -186,16 +192,8 @@ class _VideoClips:
         self.srgb, self.raw, self.flow = (torch.from_numpy(np.stack(v)) for v in (srgb, raw, flows))
         self.n, self.patch = s["video_batch"], s["video_patch"]
 
-    def __len__(self):
-        return len(self.srgb)
-
     def batch(self, net, g):
-        h, w = self.srgb.shape[-2:]
-        p = min(self.patch, h, w) // net.factor * net.factor
-        idx = torch.randint(len(self), (self.n,), generator=g)
-        ys = torch.randint((h - p) // 2 + 1, (self.n,), generator=g) * 2
-        xs = torch.randint((w - p) // 2 + 1, (self.n,), generator=g) * 2
-        crop = lambda a: torch.stack([a[i, ..., y:y + p, x:x + p] for i, y, x in zip(idx, ys, xs)])  # noqa: E731
+        crop, _ = random_windows(len(self), self.srgb.shape[-2:], self.n, self.patch, g, multiple=net.factor, step=2)
         srgb, raw, flow = crop(self.srgb), crop(self.raw), crop(self.flow)
         return net(srgb[:, 1:], srgb[:, 0], raw[:, 0], None, flow[:, 1:]), raw[:, 1:]
 
