@@ -14,7 +14,7 @@ import torch
 
 from ..base import Method, MethodInfo, Reference
 from ..checkpoints import PerCameraModels, save_checkpoint
-from ..nn import pad_to
+from ..nn import pad_to, threads
 from .model import Reconstructor, Sampler
 from .train import fine_tune, train_step
 
@@ -50,8 +50,7 @@ class CAM(PerCameraModels, Method):
         from ...datasets.loaders import PatchDataset
 
         s = self.settings
-        if s["threads"]:
-            torch.set_num_threads(int(s["threads"]))
+        threads(int(s["threads"]))
         torch.manual_seed(int(s["seed"]))
         data = PatchDataset(store, "train", patch=int(s["patch"]), stride=int(s["patch"]) // 2, camera=camera,
                             fields=("srgb", "raw"))

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..base import Method, MethodInfo, Reference
+from ..nn import threads
 from .siren import StackedSiren
 
 
@@ -75,9 +76,7 @@ class INF(Method):
         return model
 
     def reconstruct(self, inputs, reference: Reference):
-        threads = int(self.settings["threads"])
-        if threads:
-            torch.set_num_threads(threads)
+        threads(int(self.settings["threads"]))
         srgb = np.asarray(inputs["srgb"], dtype=np.float32)
         h, w = srgb.shape[-2:]
         yx, s, r = reference.samples()

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from ..base import Method, MethodInfo, Reference
 from ..checkpoints import PerCameraModels, save_checkpoint
-from ..nn import pad_to, ssim
+from ..nn import pad_to, ssim, threads
 from .bank import PriorBank, build_bank
 from .model import Reconstructor, SearchEncoder, assemble, half, rows
 
@@ -143,8 +143,7 @@ class PriorRAW(PerCameraModels, Method):
 
     def _train(self, camera, store, path: Path, progress: bool):
         s = self.settings
-        if s["threads"]:
-            torch.set_num_threads(int(s["threads"]))
+        threads(int(s["threads"]))
         torch.manual_seed(int(s["seed"]))
         g = torch.Generator().manual_seed(int(s["seed"]))
         srgb, raw = _load_images(store, camera)
