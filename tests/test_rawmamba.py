@@ -157,3 +157,28 @@ def test_convnext_weights_load_from_timm_names(tmp_path, capsys):
     m = create_method("rawmamba", "quick")
     m.settings["encoder_weights"] = str(tmp_path / "missing.safetensors")
     assert m._pretrained(m._net()) is False and "train from scratch" in capsys.readouterr().err
+
+
+def test_untrained_network_with_base_returns_the_global_fit(olympus_store):
+    """The residual head starts at zero: before training, rawmamba (base = global-fit) is exactly
+    global-fit, on the image track (the image's samples) and on video (the first frame)."""
+    from ispsim.bench.runner import make_reference
+    from ispsim.bench.suite import SuiteDataset
+    from ispsim.methods.base import Reference
+    from ispsim.methods.baselines import GlobalFit
+
+    m = create_method("rawmamba", "quick")
+    assert m.settings["base"] == "global-fit" and create_method("rawmamba-no-base", "quick").settings["base"] == ""
+    m.models = {"image": m._net().eval(), "video": m._net().eval()}
+    fit = GlobalFit(dict(GlobalFit.defaults))
+    arrays, params = olympus_store.read_sample("test", 0), olympus_store.params("test", 0)
+    ds = SuiteDataset(recipe="nus", size="quick", split="test", track="image", reference="uniform", rate=1 / 64)
+    ref = make_reference(m, arrays, params, ds, 0, 0)
+    inputs = {"srgb": arrays["srgb"], "camera": params["camera"]}
+    np.testing.assert_allclose(m.reconstruct(inputs, ref), fit.reconstruct(inputs, ref), rtol=0, atol=1e-7)
+    frames = np.stack([np.roll(arrays["srgb"], k, axis=-1) for k in range(3)]).astype(np.float32)
+    first = Reference("first_frame", srgb=frames[0], raw=arrays["raw"], frame=0)
+    video = {"srgb": frames, "camera": params["camera"]}
+    np.testing.assert_allclose(m.reconstruct_video(video, first), fit.reconstruct_video(video, first), rtol=0, atol=1e-7)
+    with pytest.raises(Exception, match="base"):
+        type(m)({**m.settings, "base": "sam"}, "quick")

@@ -32,6 +32,7 @@ REGISTRY = {
     "rawmamba-no-leb": "ispsim.methods.rawmamba:RAWMambaNoLEB",
     "rawmamba-no-local": "ispsim.methods.rawmamba:RAWMambaNoLocal",
     "rawmamba-no-global": "ispsim.methods.rawmamba:RAWMambaNoGlobal",
+    "rawmamba-no-base": "ispsim.methods.rawmamba:RAWMambaNoBase",
 }
 
 

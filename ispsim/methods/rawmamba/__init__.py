@@ -2,6 +2,6 @@
 the 3-D Hilbert order, LTA-Mamba's blocks, UME's embedding blocks, the network and the method.
 Importing it needs neither mamba-ssm nor a GPU."""
 
-from .method import RAWMamba, RAWMambaNoGEB, RAWMambaNoGlobal, RAWMambaNoLEB, RAWMambaNoLocal
+from .method import RAWMamba, RAWMambaNoBase, RAWMambaNoGEB, RAWMambaNoGlobal, RAWMambaNoLEB, RAWMambaNoLocal
 
-__all__ = ["RAWMamba", "RAWMambaNoGEB", "RAWMambaNoLEB", "RAWMambaNoLocal", "RAWMambaNoGlobal"]
+__all__ = ["RAWMamba", "RAWMambaNoGEB", "RAWMambaNoLEB", "RAWMambaNoLocal", "RAWMambaNoGlobal", "RAWMambaNoBase"]

@@ -1,5 +1,6 @@
 """RAWMamba ablations in the spirit of the paper's Table 3 on the NUS-style image track: the full
-model, without GEB, without LEB, without the local (Hilbert) scan, without the global (line) scan.
+model, without GEB, without LEB, without the local (Hilbert) scan, without the global (line) scan;
+and, where the profile puts the network on a global-fit base, the network without it.
 
 Every variant trains from the same seed with the profile's settings and ``--steps`` steps (shorter
 than the profile, so that five variants fit in one sitting on 2 cores), then reconstructs the test
@@ -18,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 VARIANTS = [("rawmamba", "full model"), ("rawmamba-no-geb", "without GEB"), ("rawmamba-no-leb", "without LEB"),
-            ("rawmamba-no-local", "without the local scan"), ("rawmamba-no-global", "without the global scan")]
+            ("rawmamba-no-local", "without the local scan"), ("rawmamba-no-global", "without the global scan"),
+            ("rawmamba-no-base", "without the global-fit base")]
 
 
 def main(argv=None) -> int:
@@ -37,7 +39,7 @@ def main(argv=None) -> int:
     p.add_argument("--recipe", default="nus")
     p.add_argument("--size", default="full")
     p.add_argument("--images", type=int, default=0, help="test images (0: all)")
-    p.add_argument("--variants", default=",".join(v for v, _ in VARIANTS))
+    p.add_argument("--variants", default="", help="comma-separated (default: all; no-base only where the profile has a base)")
     p.add_argument("--out", default="reports/ablations")
     args = p.parse_args(argv)
 
@@ -48,8 +50,10 @@ def main(argv=None) -> int:
     tests = store.done_indices("test")
     tests = tests[: args.images] if args.images else tests
     ds = SuiteDataset(recipe=args.recipe, size=args.size, split="test", track="image", reference="uniform", rate=1 / 64)
+    base = create_method("rawmamba", args.profile).settings["base"]
+    variants = args.variants.split(",") if args.variants else [v for v, _ in VARIANTS if base or v != "rawmamba-no-base"]
     rows = {}
-    for name in args.variants.split(","):
+    for name in variants:
         m = create_method(name, args.profile)
         m.settings["steps"] = args.steps
         ckpt = cache_dir() / f"{name}-{args.profile}-ablation{args.steps}-{recipe.digest()}-{m._settings_key()}.pt"
@@ -69,11 +73,12 @@ def main(argv=None) -> int:
                       "train_seconds": train_s, "images": len(tests)}
         print(f"  {name}: {rows[name]['psnr']:.2f} dB", flush=True)
     print(f"\nRAWMamba ablation ({args.recipe}/{args.size} test, {len(tests)} images, {args.profile} profile, "
-          f"{args.steps} training steps each)")
+          f"{args.steps} training steps each, base: {base or 'none'})")
     print("| variant | PSNR (dB) | SSIM |\n|---|---|---|")
     for name, r in rows.items():
         print(f"| {r['row']} | {r['psnr']:.2f} | {r['ssim']:.4f} |")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"rawmamba-{args.profile}-{args.steps}.json").write_text(json.dumps(rows, indent=2))
+    tag = f"-base-{base}" if base else ""
+    (out / f"rawmamba-{args.profile}-{args.steps}{tag}.json").write_text(json.dumps(rows, indent=2))
     return 0

@@ -28,7 +28,7 @@ from ..nn import random_windows, ssim, train_loop
 from .flow import clip_flows
 from .model import RAWMambaNet, count_parameters, pad_multiple
 
-ARCH = ("dims", "depths", "modules", "heads", "points", "d_state", "geb", "leb", "local", "global")
+BASES = ("", "global-fit")
 
 
 class RAWMamba(PerCameraModels, Method):
@@ -39,12 +39,15 @@ class RAWMamba(PerCameraModels, Method):
         "dims": [96, 192, 384], "depths": [3, 3, 9], "modules": 3, "heads": 4, "points": 4, "d_state": 16,
         "geb": True, "leb": True, "local": True, "global": True,
         "steps": 20000, "lr": 2e-4, "batch": 64, "patch": 128, "video_steps": 80000, "video_batch": 4, "video_patch": 256,
-        "ssim_weight": 0.5, "rate": 0.015625, "flow_preset": "medium", "encoder_weights": "", "seed": 0, "threads": 0,
+        "ssim_weight": 0.5, "rate": 0.015625, "flow_preset": "medium", "encoder_weights": "", "base": "", "seed": 0, "threads": 0,
     }
     overrides: dict = {}
 
     def __init__(self, settings=None, profile="quick"):
         super().__init__({**(settings or {}), **self.overrides}, profile)
+        if self.settings.get("base", "") not in BASES:
+            raise ConfigError(f"{self.info.name}: base: expected one of {', '.join(map(repr, BASES))}, "
+                              f"got {self.settings['base']!r}")
         self._init_models()
 
     def model_keys(self, store) -> list[str]:
@@ -56,7 +59,7 @@ class RAWMamba(PerCameraModels, Method):
     def _net(self) -> RAWMambaNet:
         s = self.settings
         return RAWMambaNet(tuple(s["dims"]), tuple(s["depths"]), s["modules"], s["heads"], s["points"], s["d_state"],
-                           s["geb"], s["leb"], s["local"], s["global"])
+                           s["geb"], s["leb"], s["local"], s["global"], bool(s["base"]))
 
     def _load(self, key, state):
         net = self._net()
@@ -113,26 +116,51 @@ class RAWMamba(PerCameraModels, Method):
         return True
 
     # -- inference --------------------------------------------------------------------------
-    def _run(self, net, x, ref_srgb, ref_raw, mask, flow):
-        """Numpy in (unpadded), numpy out: ``x (T, 3, H, W)`` -> ``(T, 3, H, W)``."""
+    def _run(self, net, x, ref_srgb, ref_raw, mask, flow, base=None):
+        """Numpy in (unpadded), numpy out: ``x (T, 3, H, W)`` -> ``(T, 3, H, W)``; ``base``: the fit's
+        estimates ``(T + 1, 3, H, W)`` of the reference then of the frames."""
         h, w = x.shape[-2:]
         t = lambda a: pad_multiple(torch.from_numpy(np.ascontiguousarray(a, np.float32))[None], net.factor)  # noqa: E731
         with torch.no_grad():
             out = net(t(x), t(ref_srgb), t(ref_raw), None if mask is None else t(mask[None]),
-                      None if flow is None else t(flow))
+                      None if flow is None else t(flow), None if base is None else t(base[1:]),
+                      None if base is None else t(base[0]))
         return out[0, :, :, :h, :w].numpy()
+
+    def _base(self, ref_srgb, ref_raw, mask, frames):
+        """The base fit (``base`` setting) of the metadata applied to the reference and to
+        ``frames (T, 3, H, W)``: ``(T + 1, 3, H, W)``, or None without a base."""
+        if not self.settings["base"]:
+            return None
+        return base_estimates(ref_srgb, ref_raw, mask, frames)
 
     def reconstruct(self, inputs, reference: Reference):
         if reference.source != "sampled":
             raise ConfigError(f"{self.info.name}: the image track needs a sampled reference, got {reference.source!r}")
         srgb = np.asarray(inputs["srgb"], np.float32)
-        return self._run(self._model("image"), srgb[None], reference.srgb, reference.raw, reference.mask, None)[0]
+        base = self._base(reference.srgb, reference.raw, reference.mask, srgb[None])
+        return self._run(self._model("image"), srgb[None], reference.srgb, reference.raw, reference.mask, None, base)[0]
 
     def reconstruct_video(self, inputs, reference: Reference) -> np.ndarray:
         """Frames ``(T, 3, H, W)`` -> camera RGB of frames 1..T-1, all scanned together."""
         frames = np.asarray(inputs["srgb"], np.float32)
         flows = clip_flows(frames, 0, self.settings["flow_preset"])[1:]
-        return self._run(self._model("video"), frames[1:], reference.srgb, reference.raw, None, flows)
+        base = self._base(reference.srgb, reference.raw, None, frames[1:])
+        return self._run(self._model("video"), frames[1:], reference.srgb, reference.raw, None, flows, base)
+
+
+def base_estimates(ref_srgb, ref_raw, mask, frames) -> np.ndarray:
+    """global-fit (its default settings) fitted to the reference pairs (``mask``; None: a whole
+    first frame, fitted on the grid the video baselines use) and applied to the reference sRGB and
+    to each of ``frames``: ``(T + 1, 3, H, W)`` float32."""
+    from ..baselines import GlobalFit, MappingMethod
+
+    if mask is None:
+        mask = ReferenceSampler("uniform", MappingMethod.video_rate).mask(*ref_srgb.shape[-2:])
+    fit = GlobalFit(dict(GlobalFit.defaults))
+    state = fit.fit_mapping(Reference("sampled", srgb=np.asarray(ref_srgb), raw=np.asarray(ref_raw), mask=mask),
+                            ref_srgb.shape[-2:])
+    return np.stack([fit.apply_mapping(state, f) for f in (ref_srgb, *frames)])
 
 
 class _Crops:
@@ -162,14 +190,19 @@ class _Images(_Crops):
         arrays = [store.read_sample("train", i) for i in self.indices]
         self.srgb = torch.from_numpy(np.stack([a["srgb"] for a in arrays]).astype(np.float32))
         self.raw = torch.from_numpy(np.stack([a["raw"] for a in arrays]).astype(np.float32))
-        self.mask = torch.from_numpy(ReferenceSampler("uniform", s["rate"]).mask(*self.srgb.shape[-2:]))
+        mask = ReferenceSampler("uniform", s["rate"]).mask(*self.srgb.shape[-2:])
+        self.mask = torch.from_numpy(mask)
+        self.base = None
+        if s["base"]:  # the fit of each whole image's samples, as at test time
+            self.base = torch.from_numpy(np.stack([base_estimates(a["srgb"], a["raw"], mask, [])[0] for a in arrays]))
         self.n, self.patch = s["batch"], s["patch"]
 
     def batch(self, net, g):
         crop, _ = random_windows(len(self), self.srgb.shape[-2:], self.n, self.patch, g, multiple=net.factor)
         srgb, raw = crop(self.srgb), crop(self.raw)
         mask = crop(self.mask.expand(len(self), -1, -1))[:, None]
-        return net(srgb[:, None], srgb, raw, mask), raw[:, None]
+        base = None if self.base is None else crop(self.base)
+        return net(srgb[:, None], srgb, raw, mask, None, None if base is None else base[:, None], base), raw[:, None]
 
 
 class _VideoClips(_Crops):
@@ -182,29 +215,35 @@ class _VideoClips(_Crops):
         from ...stages import cfa, demosaic
 
         super().__init__(store)
-        srgb, raw, flows = [], [], []
+        srgb, raw, flows, bases = [], [], [], []
         for i in self.indices:
             a, pattern = store.read_sample("train", i), store.params("train", i)["records"][0]["cfa"]
             frames = np.asarray(a["srgb"], np.float32)
             srgb.append(frames)
             raw.append(np.stack([demosaic.demosaic(cfa.unpack(f, pattern), pattern) for f in a["raw"]]).astype(np.float32))
             flows.append(clip_flows(frames, 0, s["flow_preset"]))
+            if s["base"]:
+                bases.append(base_estimates(frames[0], raw[-1][0], None, frames[1:]))
         self.srgb, self.raw, self.flow = (torch.from_numpy(np.stack(v)) for v in (srgb, raw, flows))
+        self.base = torch.from_numpy(np.stack(bases)) if bases else None
         self.n, self.patch = s["video_batch"], s["video_patch"]
 
     def batch(self, net, g):
         crop, _ = random_windows(len(self), self.srgb.shape[-2:], self.n, self.patch, g, multiple=net.factor, step=2)
         srgb, raw, flow = crop(self.srgb), crop(self.raw), crop(self.flow)
-        return net(srgb[:, 1:], srgb[:, 0], raw[:, 0], None, flow[:, 1:]), raw[:, 1:]
+        base = torch.zeros_like(raw) if self.base is None else crop(self.base)  # ignored by a network without base
+        return net(srgb[:, 1:], srgb[:, 0], raw[:, 0], None, flow[:, 1:], base[:, 1:], base[:, 0]), raw[:, 1:]
 
 
-def _ablation(name: str, switch: str, row: str):
+def _ablation(name: str, switch: str, row: str, off=False, paper="RAWMamba, 2025, Table 3"):
     info = MethodInfo(f"rawmamba-{name}", ("image", "video"), f"RAWMamba ablation: {row}", trainable=True,
-                      needs_reference="sampled", experimental=True, paper="RAWMamba, 2025, Table 3")
-    return type(f"RAWMamba_{switch}", (RAWMamba,), {"info": info, "overrides": {switch: False}})
+                      needs_reference="sampled", experimental=True, paper=paper)
+    return type(f"RAWMamba_{switch}", (RAWMamba,), {"info": info, "overrides": {switch: off}})
 
 
 RAWMambaNoGEB = _ablation("no-geb", "geb", "without GEB")
 RAWMambaNoLEB = _ablation("no-leb", "leb", "without LEB")
 RAWMambaNoLocal = _ablation("no-local", "local", "without the local (Hilbert) scan")
 RAWMambaNoGlobal = _ablation("no-global", "global", "without the global (line) scan")
+RAWMambaNoBase = _ablation("no-base", "base", "the paper's network alone, without the global-fit base", "",
+                           "RAWMamba, 2025, as published")

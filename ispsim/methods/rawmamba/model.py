@@ -13,6 +13,14 @@ the decoder's 3-D convolutions upsample to full resolution. Its last layers also
 resolution, the frame's sRGB and the metadata moved onto the frame (the stored samples and their
 mask for images; the first frame's RAW and sRGB warped by the flow for video, as RVD warps the
 previous RAW): at 1/4 resolution the features cannot carry every pixel's value.
+
+With ``base`` (our addition, not the paper's), a classical colour fit of the metadata (global-fit:
+inverse tone curves and a 3x3 matrix) gives a first camera-RGB estimate of every frame and of the
+reference; the network then reads the metadata as the fit's residuals (``ref_raw - ref_base``) and
+predicts a residual on top of the base (its last layer starts at zero, so an untrained network
+returns the fit). A global colour model is what short training learns last and a fit gets in
+closed form; the network spends its capacity on what a global fit cannot do: local and
+temporal corrections.
 """
 
 from __future__ import annotations
@@ -145,8 +153,10 @@ class SearchBlock(nn.Module):
 
 class RAWMambaNet(nn.Module):
     def __init__(self, dims=(32, 64, 96), depths=(1, 1, 1), modules: int = 3, heads: int = 4, points: int = 4,
-                 d_state: int = 16, geb: bool = True, leb: bool = True, local: bool = True, global_: bool = True):
+                 d_state: int = 16, geb: bool = True, leb: bool = True, local: bool = True, global_: bool = True,
+                 base: bool = False):
         super().__init__()
+        self.base = base
         self.f1 = ConvNeXtEncoder(3, dims, depths)
         self.f2 = ConvNeXtEncoder(4, dims, depths)  # reference sRGB + mask
         self.f3 = ConvNeXtEncoder(4, dims, depths)  # reference RAW + mask
@@ -162,17 +172,27 @@ class RAWMambaNet(nn.Module):
             nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear", align_corners=False), nn.Conv3d(dim, half, 3, padding=1), nn.GELU(),
             nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear", align_corners=False), nn.Conv3d(half, quarter, 3, padding=1), nn.GELU())
         # the head also sees, at full resolution, the frame's sRGB and the metadata moved onto it
-        # (reference RAW, reference sRGB, mask; warped by the flow in video)
-        self.head = nn.Sequential(nn.Conv3d(quarter + 10, quarter, 3, padding=1), nn.GELU(), nn.Conv3d(quarter, 3, 3, padding=1))
+        # (reference RAW, reference sRGB, mask; warped by the flow in video), and the base when there is one
+        self.head = nn.Sequential(nn.Conv3d(quarter + 10 + 3 * base, quarter, 3, padding=1), nn.GELU(),
+                                  nn.Conv3d(quarter, 3, 3, padding=1))
+        if base:
+            nn.init.zeros_(self.head[-1].weight)
+            nn.init.zeros_(self.head[-1].bias)
         self.factor = 2 ** (len(dims) + 1)
 
-    def forward(self, x, ref_srgb, ref_raw, mask=None, flow=None):
+    def forward(self, x, ref_srgb, ref_raw, mask=None, flow=None, base=None, ref_base=None):
         """``x (B, T, 3, H, W)``; ``ref_* (B, 3, H, W)``; ``mask (B, 1, H, W)`` (None: all stored);
-        ``flow (B, T, 2, H, W)`` from each frame to the reference, pixels (x, y) (None: aligned).
-        H and W divide by ``self.factor``. Returns the camera RGB ``(B, T, 3, H, W)``."""
+        ``flow (B, T, 2, H, W)`` from each frame to the reference, pixels (x, y) (None: aligned);
+        with ``self.base``: ``base (B, T, 3, H, W)`` and ``ref_base (B, 3, H, W)``, the fit's
+        estimates of the frames and of the reference. H and W divide by ``self.factor``. Returns
+        the camera RGB ``(B, T, 3, H, W)``."""
         b, t, _, h, w = x.shape
         if h % self.factor or w % self.factor:
             raise ValueError(f"RAWMambaNet: height and width must divide by {self.factor}, got {h}x{w}")
+        if self.base:
+            if base is None or ref_base is None:
+                raise ValueError("RAWMambaNet: a network built with base=True needs base and ref_base")
+            ref_raw = ref_raw - ref_base
         if mask is None:
             mask = torch.ones(b, 1, h, w, dtype=x.dtype, device=x.device)
         mask = mask.to(x.dtype)
@@ -198,8 +218,9 @@ class RAWMambaNet(nn.Module):
         meta = torch.cat([ref_raw * mask, ref_srgb * mask, mask], 1)
         meta = meta.repeat_interleave(t, 0) if flow is None else warp(meta.repeat_interleave(t, 0), flow.flatten(0, 1))
         meta = meta.view(b, t, *meta.shape[1:]).transpose(1, 2)
-        out = self.head(torch.cat([self.up(feat), x.transpose(1, 2), meta], 1))
-        return out.transpose(1, 2)
+        extra = [base.transpose(1, 2)] if self.base else []
+        out = self.head(torch.cat([self.up(feat), x.transpose(1, 2), meta, *extra], 1)).transpose(1, 2)
+        return base + out if self.base else out
 
 
 def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:

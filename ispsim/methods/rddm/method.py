@@ -170,7 +170,8 @@ class RDDM(RestorationModel):
 
         net.train()
         net.vae.decoder.eval()
-        loss = train_loop(params, step, s, progress, f"{self.info.name} stage two (CMB-LoRA)")
+        lora = "CMB-LoRA" if s["lora"] == "cmb" else "one shared LoRA"
+        loss = train_loop(params, step, s, progress, f"{self.info.name} stage two ({lora})")
         net.eval()
         card = self._card(store, camera, final_loss=loss, rvae_loss=rvae_loss, lpips_term=lpips is not None,
                           note="quick/cpu: small RVAE and UNet trained from scratch (no Stable Diffusion weights); "
