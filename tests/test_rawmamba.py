@@ -160,8 +160,9 @@ def test_convnext_weights_load_from_timm_names(tmp_path, capsys):
 
 
 def test_untrained_network_with_base_returns_the_global_fit(olympus_store):
-    """The residual head starts at zero: before training, rawmamba (base = global-fit) is exactly
-    global-fit, on the image track (the image's samples) and on video (the first frame)."""
+    """The residual starts at zero and the confidence at sigmoid(-9): before training, rawmamba
+    (base = global-fit) is global-fit to 1e-4, on the image track (the image's samples) and on video
+    (the first frame)."""
     from ispsim.bench.runner import make_reference
     from ispsim.bench.suite import SuiteDataset
     from ispsim.methods.base import Reference
@@ -175,10 +176,10 @@ def test_untrained_network_with_base_returns_the_global_fit(olympus_store):
     ds = SuiteDataset(recipe="nus", size="quick", split="test", track="image", reference="uniform", rate=1 / 64)
     ref = make_reference(m, arrays, params, ds, 0, 0)
     inputs = {"srgb": arrays["srgb"], "camera": params["camera"]}
-    np.testing.assert_allclose(m.reconstruct(inputs, ref), fit.reconstruct(inputs, ref), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(m.reconstruct(inputs, ref), fit.reconstruct(inputs, ref), rtol=0, atol=2e-4)  # c = sigmoid(-9)
     frames = np.stack([np.roll(arrays["srgb"], k, axis=-1) for k in range(3)]).astype(np.float32)
     first = Reference("first_frame", srgb=frames[0], raw=arrays["raw"], frame=0)
     video = {"srgb": frames, "camera": params["camera"]}
-    np.testing.assert_allclose(m.reconstruct_video(video, first), fit.reconstruct_video(video, first), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(m.reconstruct_video(video, first), fit.reconstruct_video(video, first), rtol=0, atol=2e-4)  # c = sigmoid(-9)
     with pytest.raises(Exception, match="base"):
         type(m)({**m.settings, "base": "sam"}, "quick")

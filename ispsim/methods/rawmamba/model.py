@@ -16,11 +16,13 @@ previous RAW): at 1/4 resolution the features cannot carry every pixel's value.
 
 With ``base`` (our addition, not the paper's), a classical colour fit of the metadata (global-fit:
 inverse tone curves and a 3x3 matrix) gives a first camera-RGB estimate of every frame and of the
-reference; the network then reads the metadata as the fit's residuals (``ref_raw - ref_base``) and
-predicts a residual on top of the base (its last layer starts at zero, so an untrained network
-returns the fit). A global colour model is what short training learns last and a fit gets in
-closed form; the network spends its capacity on what a global fit cannot do: local and
-temporal corrections.
+reference. The RAW encoder then reads the fit's residuals (``ref_raw - ref_base``); the head sees
+them beside the moved reference RAW and the frame's base, and returns
+``base + c (moved RAW - base) + residual``, with a per-pixel confidence ``c`` (RVD's confidence
+fusion of the warped previous RAW; for images, the stored samples). It starts at ``c = 1e-4`` and a
+zero residual, i.e. at the fit. A global colour model is what short training learns last and a fit
+gets in closed form; the network spends its capacity on what a global fit cannot do: local and
+temporal corrections, and where to trust the moved reference.
 """
 
 from __future__ import annotations
@@ -172,12 +174,16 @@ class RAWMambaNet(nn.Module):
             nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear", align_corners=False), nn.Conv3d(dim, half, 3, padding=1), nn.GELU(),
             nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear", align_corners=False), nn.Conv3d(half, quarter, 3, padding=1), nn.GELU())
         # the head also sees, at full resolution, the frame's sRGB and the metadata moved onto it
-        # (reference RAW, reference sRGB, mask; warped by the flow in video), and the base when there is one
-        self.head = nn.Sequential(nn.Conv3d(quarter + 10 + 3 * base, quarter, 3, padding=1), nn.GELU(),
-                                  nn.Conv3d(quarter, 3, 3, padding=1))
+        # (reference RAW, reference sRGB, mask; warped by the flow in video); with a base, also the
+        # reference's residuals and the frame's base, and it adds a fourth output: the logit of a
+        # confidence that blends the moved reference RAW in (RVD's confidence fusion), starting at
+        # sigmoid(-9) = 1e-4 beside a zero residual, i.e. at the base
+        self.head = nn.Sequential(nn.Conv3d(quarter + 10 + 6 * base, quarter, 3, padding=1), nn.GELU(),
+                                  nn.Conv3d(quarter, 3 + base, 3, padding=1))
         if base:
             nn.init.zeros_(self.head[-1].weight)
             nn.init.zeros_(self.head[-1].bias)
+            nn.init.constant_(self.head[-1].bias[3:], -9.0)
         self.factor = 2 ** (len(dims) + 1)
 
     def forward(self, x, ref_srgb, ref_raw, mask=None, flow=None, base=None, ref_base=None):
@@ -192,13 +198,13 @@ class RAWMambaNet(nn.Module):
         if self.base:
             if base is None or ref_base is None:
                 raise ValueError("RAWMambaNet: a network built with base=True needs base and ref_base")
-            ref_raw = ref_raw - ref_base
+            resid = ref_raw - ref_base
         if mask is None:
             mask = torch.ones(b, 1, h, w, dtype=x.dtype, device=x.device)
         mask = mask.to(x.dtype)
         fx = self.f1(x.flatten(0, 1))
         fs = self.f2(torch.cat([ref_srgb * mask, mask], 1))
-        fr = self.f3(torch.cat([ref_raw * mask, mask], 1))
+        fr = self.f3(torch.cat([(resid if self.base else ref_raw) * mask, mask], 1))
         total = 0
         for i, (q, ks, vs) in enumerate(zip(fx, fs, fr)):
             hs, ws = q.shape[-2:]
@@ -215,12 +221,15 @@ class RAWMambaNet(nn.Module):
         feat = feat.view(b, t, *feat.shape[1:]).transpose(1, 2)  # (B, C, T, h, w)
         for lta, conv in zip(self.lta, self.refine):
             feat = conv(lta(feat))
-        meta = torch.cat([ref_raw * mask, ref_srgb * mask, mask], 1)
+        meta = torch.cat([ref_raw * mask, ref_srgb * mask, mask, *([resid * mask] if self.base else [])], 1)
         meta = meta.repeat_interleave(t, 0) if flow is None else warp(meta.repeat_interleave(t, 0), flow.flatten(0, 1))
         meta = meta.view(b, t, *meta.shape[1:]).transpose(1, 2)
-        extra = [base.transpose(1, 2)] if self.base else []
-        out = self.head(torch.cat([self.up(feat), x.transpose(1, 2), meta, *extra], 1)).transpose(1, 2)
-        return base + out if self.base else out
+        if not self.base:
+            return self.head(torch.cat([self.up(feat), x.transpose(1, 2), meta], 1)).transpose(1, 2)
+        base = base.transpose(1, 2)  # (B, 3, T, H, W)
+        out = self.head(torch.cat([self.up(feat), x.transpose(1, 2), meta, base], 1))
+        confidence = torch.sigmoid(out[:, 3:])
+        return (base + confidence * (meta[:, :3] - base) + out[:, :3]).transpose(1, 2)
 
 
 def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
