@@ -340,3 +340,17 @@ def test_a_shipped_checkpoint_of_other_settings_is_not_loaded(rddm_store, cache,
     edited.fit(rddm_store, progress=False)
     assert edited.digests["all"] != sha256_of(shipped)
     assert "trained with other settings" in capsys.readouterr().err
+
+
+def test_cached_weights_are_keyed_by_the_method_version_past_one():
+    import hashlib
+    import json
+
+    from ispsim.methods import create_method
+
+    m = create_method("unet-raw", "quick")
+    assert m.version == 1  # version 1 keys are the settings' alone, as they always were
+    assert m._settings_key() == hashlib.sha256(json.dumps(m.settings, sort_keys=True).encode()).hexdigest()[:8]
+    before = m._settings_key()
+    m.version = 2  # a change to the network: weights cached before it no longer match
+    assert m._settings_key() != before

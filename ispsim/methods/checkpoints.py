@@ -74,7 +74,11 @@ class PerCameraModels:
         return ",".join(f"{k}:{v[:12]}" for k, v in sorted(self.digests.items())) or None
 
     def _settings_key(self) -> str:
-        return hashlib.sha256(json.dumps(self.settings, sort_keys=True).encode()).hexdigest()[:8]
+        """Names the cached weights: the settings, and the method's ``version`` once it is past 1
+        (a change to the network invalidates weights trained before it; version 1 keys stay as
+        they were)."""
+        made = self.settings if self.version == 1 else {**self.settings, "version": self.version}
+        return hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()[:8]
 
     def checkpoint_name(self, camera: str) -> str:
         return f"{self.settings_file or self.info.name}-{self.profile}-{camera}.pt"
