@@ -159,14 +159,15 @@ def test_convnext_weights_load_from_timm_names(tmp_path, capsys):
     assert m._pretrained(m._net()) is False and "train from scratch" in capsys.readouterr().err
 
 
-def test_untrained_network_with_base_returns_the_global_fit(olympus_store):
-    """The residual starts at zero and the confidence at sigmoid(-9): before training, rawmamba
-    (base = global-fit) is global-fit to 1e-4, on the image track (the image's samples) and on video
-    (the first frame)."""
+def test_untrained_network_with_base_starts_from_the_global_fit(olympus_store):
+    """Zero head weights: before training, rawmamba (base = global-fit) is global-fit with the
+    stored samples put back on the image track, and the mean of global-fit (fitted on the first
+    frame) and the first frame's RAW warped by the DIS flow on video."""
     from ispsim.bench.runner import make_reference
     from ispsim.bench.suite import SuiteDataset
     from ispsim.methods.base import Reference
     from ispsim.methods.baselines import GlobalFit
+    from ispsim.methods.rawmamba.model import warp
 
     m = create_method("rawmamba", "quick")
     assert m.settings["base"] == "global-fit" and create_method("rawmamba-no-base", "quick").settings["base"] == ""
@@ -176,10 +177,15 @@ def test_untrained_network_with_base_returns_the_global_fit(olympus_store):
     ds = SuiteDataset(recipe="nus", size="quick", split="test", track="image", reference="uniform", rate=1 / 64)
     ref = make_reference(m, arrays, params, ds, 0, 0)
     inputs = {"srgb": arrays["srgb"], "camera": params["camera"]}
-    np.testing.assert_allclose(m.reconstruct(inputs, ref), fit.reconstruct(inputs, ref), rtol=0, atol=2e-4)  # c = sigmoid(-9)
-    frames = np.stack([np.roll(arrays["srgb"], k, axis=-1) for k in range(3)]).astype(np.float32)
+    expected = fit.reconstruct(inputs, ref)
+    expected[:, ref.mask] = ref.raw[:, ref.mask]
+    np.testing.assert_allclose(m.reconstruct(inputs, ref), expected, rtol=0, atol=1e-7)
+    frames = np.stack([np.roll(arrays["srgb"], 2 * k, axis=-1) for k in range(3)]).astype(np.float32)
     first = Reference("first_frame", srgb=frames[0], raw=arrays["raw"], frame=0)
     video = {"srgb": frames, "camera": params["camera"]}
-    np.testing.assert_allclose(m.reconstruct_video(video, first), fit.reconstruct_video(video, first), rtol=0, atol=2e-4)  # c = sigmoid(-9)
+    flows = torch.from_numpy(clip_flows(frames, 0, m.settings["flow_preset"])[1:])
+    warped = warp(torch.from_numpy(arrays["raw"])[None].expand(len(flows), -1, -1, -1), flows).numpy()
+    expected = (fit.reconstruct_video(video, first) + warped) / 2
+    np.testing.assert_allclose(m.reconstruct_video(video, first), expected, rtol=0, atol=1e-6)
     with pytest.raises(Exception, match="base"):
         type(m)({**m.settings, "base": "sam"}, "quick")

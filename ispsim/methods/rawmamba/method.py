@@ -245,5 +245,6 @@ RAWMambaNoGEB = _ablation("no-geb", "geb", "without GEB")
 RAWMambaNoLEB = _ablation("no-leb", "leb", "without LEB")
 RAWMambaNoLocal = _ablation("no-local", "local", "without the local (Hilbert) scan")
 RAWMambaNoGlobal = _ablation("no-global", "global", "without the global (line) scan")
-RAWMambaNoBase = _ablation("no-base", "base", "the paper's network alone, without the global-fit base", "",
+RAWMambaNoBase = _ablation("no-base", "base", "the paper's network and loss alone, without the global-fit base", "",
                            "RAWMamba, 2025, as published")
+RAWMambaNoBase.overrides = {"base": "", "ssim_weight": 0.5}

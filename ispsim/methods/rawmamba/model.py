@@ -18,11 +18,11 @@ With ``base`` (our addition, not the paper's), a classical colour fit of the met
 inverse tone curves and a 3x3 matrix) gives a first camera-RGB estimate of every frame and of the
 reference. The RAW encoder then reads the fit's residuals (``ref_raw - ref_base``); the head sees
 them beside the moved reference RAW and the frame's base, and returns
-``base + c (moved RAW - base) + residual``, with a per-pixel confidence ``c`` (RVD's confidence
-fusion of the warped previous RAW; for images, the stored samples). It starts at ``c = 1e-4`` and a
-zero residual, i.e. at the fit. A global colour model is what short training learns last and a fit
-gets in closed form; the network spends its capacity on what a global fit cannot do: local and
-temporal corrections, and where to trust the moved reference.
+``base + c (moved RAW - base) + residual``. For images ``c`` is the mask: a stored sample is the
+truth. For video ``c`` is a learned per-pixel confidence in the warped first-frame RAW (RVD's
+confidence fusion), starting at 1/2 beside a zero residual. A global colour model is what short
+training learns last and a fit gets in closed form; the network spends its capacity on what a
+global fit cannot do: local and temporal corrections, and where to trust the warped reference.
 """
 
 from __future__ import annotations
@@ -175,15 +175,13 @@ class RAWMambaNet(nn.Module):
             nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear", align_corners=False), nn.Conv3d(half, quarter, 3, padding=1), nn.GELU())
         # the head also sees, at full resolution, the frame's sRGB and the metadata moved onto it
         # (reference RAW, reference sRGB, mask; warped by the flow in video); with a base, also the
-        # reference's residuals and the frame's base, and it adds a fourth output: the logit of a
-        # confidence that blends the moved reference RAW in (RVD's confidence fusion), starting at
-        # sigmoid(-9) = 1e-4 beside a zero residual, i.e. at the base
+        # reference's residuals and the frame's base, and a fourth output is the logit of the
+        # video's confidence in the warped RAW. Zero weights: a zero residual and c = 1/2 to start.
         self.head = nn.Sequential(nn.Conv3d(quarter + 10 + 6 * base, quarter, 3, padding=1), nn.GELU(),
                                   nn.Conv3d(quarter, 3 + base, 3, padding=1))
         if base:
             nn.init.zeros_(self.head[-1].weight)
             nn.init.zeros_(self.head[-1].bias)
-            nn.init.constant_(self.head[-1].bias[3:], -9.0)
         self.factor = 2 ** (len(dims) + 1)
 
     def forward(self, x, ref_srgb, ref_raw, mask=None, flow=None, base=None, ref_base=None):
@@ -228,8 +226,8 @@ class RAWMambaNet(nn.Module):
             return self.head(torch.cat([self.up(feat), x.transpose(1, 2), meta], 1)).transpose(1, 2)
         base = base.transpose(1, 2)  # (B, 3, T, H, W)
         out = self.head(torch.cat([self.up(feat), x.transpose(1, 2), meta, base], 1))
-        confidence = torch.sigmoid(out[:, 3:])
-        return (base + confidence * (meta[:, :3] - base) + out[:, :3]).transpose(1, 2)
+        confidence = meta[:, 6:7] if flow is None else torch.sigmoid(out[:, 3:])  # images: the mask
+        return (base + out[:, :3] + confidence * (meta[:, :3] - base - out[:, :3])).transpose(1, 2)
 
 
 def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
