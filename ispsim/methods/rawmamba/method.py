@@ -201,8 +201,8 @@ class _Images(_Crops):
         crop, _ = random_windows(len(self), self.srgb.shape[-2:], self.n, self.patch, g, multiple=net.factor)
         srgb, raw = crop(self.srgb), crop(self.raw)
         mask = crop(self.mask.expand(len(self), -1, -1))[:, None]
-        base = None if self.base is None else crop(self.base)
-        return net(srgb[:, None], srgb, raw, mask, None, None if base is None else base[:, None], base), raw[:, None]
+        base = torch.zeros_like(raw) if self.base is None else crop(self.base)  # ignored by a network without base
+        return net(srgb[:, None], srgb, raw, mask, None, base[:, None], base), raw[:, None]
 
 
 class _VideoClips(_Crops):
