@@ -246,3 +246,15 @@ def test_perf_methods_times_every_method(capsys):
     for name in ("blind-unprocess", "global-fit", "sam-rbf", "oracle", "priorraw", "cam", "cam-ft", "rawmamba"):
         assert f"| {name} |" in table
     assert "| cam | " in table and "untrained" in table  # no CAM checkpoint ships: time only
+
+
+def test_list_names_only_the_checkpoints_a_method_loads(capsys):
+    """An ablation shares its method's checkpoint names but not its settings: the list must not
+    credit it with the method's shipped weights."""
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    shipped = {lines[i].split()[0]: lines[i + 1] for i in range(len(lines) - 1) if "checkpoints:" in lines[i + 1]}
+    assert "rddm-cpu-all" in shipped["rddm"]
+    assert "none shipped" in shipped["rddm-allinone"] and "none shipped" in shipped["rddm-rawloss"]
+    assert "rawmamba-no-base-cpu-image" in shipped["rawmamba-no-base"]
+    assert "rawmamba-no-base" not in shipped["rawmamba-no-geb"]

@@ -41,12 +41,26 @@ def cmd_perf(args) -> int:
     return importlib.import_module(f"ispsim.bench.{PERF_PREFIX}{args.name}").main(args.args)
 
 
+def _shipped_for(name: str, shipped) -> list[str]:
+    """The shipped checkpoints this method loads: its file names, made with its profile's settings
+    (ablations share their method's names but not its settings)."""
+    from ..methods import create_method
+    from ..methods.base import PROFILES
+
+    mine = []
+    for profile in PROFILES:
+        m = create_method(name, profile)
+        prefix = m.checkpoint_name("")[:-3]
+        mine += [p.stem for p in shipped if p.stem.startswith(prefix) and m._made_with_these_settings(p)]
+    return mine
+
+
 def cmd_list(args) -> int:
     from ..methods import list_methods
 
     from ..methods.base import SETTINGS_DIR
 
-    shipped = sorted(p.stem for p in (SETTINGS_DIR / "checkpoints").glob("*.pt"))
+    shipped = sorted((SETTINGS_DIR / "checkpoints").glob("*.pt"))
     for info in list_methods():
         flags = [f for f, on in (("trainable", info.trainable), ("upper bound", info.upper_bound),
                                  ("experimental: not in --methods all", info.experimental),
@@ -54,8 +68,7 @@ def cmd_list(args) -> int:
         print(f"{info.name:16s} tracks: {', '.join(info.tracks):12s} reference: {info.needs_reference:8s} "
               f"{'[' + ', '.join(flags) + '] ' if flags else ''}{info.summary}")
         if info.trainable:
-            base = info.name.split("-")[0]
-            mine = [n for n in shipped if n.startswith(base + "-")]
+            mine = _shipped_for(info.name, shipped)
             print(f"{'':16s} checkpoints: {', '.join(mine) if mine else 'none shipped (trained on first use)'}")
     return 0
 
