@@ -185,7 +185,7 @@ def test_registry_settings_and_errors(tmp_path):
     names = [m.name for m in list_methods()]
     assert names == ["blind-unprocess", "global-fit", "sam-rbf", "oracle", "inf", "cam", "cam-ft", "priorraw",
                      "priorraw-search", "unet-raw", "isp-unet", "rddm", "rddm-allinone", "rddm-rawloss", "rawmamba",
-                     "rawmamba-no-geb", "rawmamba-no-leb", "rawmamba-no-local", "rawmamba-no-global"]
+                     "rawmamba-no-geb", "rawmamba-no-leb", "rawmamba-no-local", "rawmamba-no-global", "rawmamba-no-base"]
     assert create_method("sam-rbf", "cpu").settings["tile"] == 96
     assert create_method("sam-rbf", "quick").settings_digest() != create_method("sam-rbf", "cpu").settings_digest()
     with pytest.raises(ConfigError, match="unknown; registered methods"):
