@@ -33,7 +33,7 @@ BASES = ("", "global-fit")
 
 class RAWMamba(PerCameraModels, Method):
     info = MethodInfo("rawmamba", ("image", "video"), "UME (GEB + flow-warped LEB) + LTA-Mamba (Hilbert and line scans)",
-                      trainable=True, needs_reference="sampled", experimental=True, paper="RAWMamba, 2025")
+                      trainable=True, needs_reference="sampled", paper="RAWMamba, 2025")
     settings_file = "rawmamba"
     defaults = {
         "dims": [96, 192, 384], "depths": [3, 3, 9], "modules": 3, "heads": 4, "points": 4, "d_state": 16,
@@ -92,8 +92,10 @@ class RAWMamba(PerCameraModels, Method):
                          "train": len(data)},
                 "command": f"bench train {self.info.name} --profile {self.profile} --recipe {store.recipe.name} "
                            f"--size {store.size_name}",
-                "note": f"ConvNeXt encoders from ImageNet weights ({s['encoder_weights']})" if pretrained
-                        else "ConvNeXt encoders from scratch (no ImageNet weights)"}
+                "note": (f"ConvNeXt encoders from ImageNet weights ({s['encoder_weights']})" if pretrained
+                         else "ConvNeXt encoders from scratch (no ImageNet weights)")
+                        + (f"; the network corrects a {s['base']} base fitted to the metadata (not in the paper)"
+                           if s["base"] else "")}
         save_checkpoint(net.state_dict(), path, card)
         self.models[key] = net
 
