@@ -23,6 +23,7 @@ from ..datasets.build import build
 from ..datasets.recipe import load_recipe
 from ..datasets.sampling import ReferenceSampler
 from ..datasets.store import DatasetStore
+from ..errors import ConfigError
 from ..methods import REGISTRY, Reference, create_method
 from ..pipeline import Pipeline, Record
 from .metrics import peak_signal_noise_ratio, structural_similarity
@@ -38,6 +39,27 @@ def default_data_dir() -> Path:
 def dataset_hash(recipe, ds: SuiteDataset) -> str:
     blob = f"{recipe.text}|{ds.size}|{ds.split}|{ds.reference}|{ds.rate}"
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def first_frame_reference(arrays, params) -> Reference:
+    """RVD's metadata: the first frame's sRGB and its RAW (demosaiced camera RGB), stored whole."""
+    from ..stages import cfa, demosaic
+
+    pattern = params["records"][0]["cfa"]
+    packed = arrays["raw"][0]
+    return Reference("first_frame", nbytes=int(packed.size) * RAW_BYTES, srgb=arrays["srgb"][0],
+                     raw=demosaic.demosaic(cfa.unpack(packed, pattern), pattern), frame=0)
+
+
+def score_clip(out, arrays, params):
+    """Frames 2..N of a clip's camera RGB ``out (T - 1, 3, H, W)`` scored as packed sensor RAW against
+    the truth: (PSNR per frame, mean SSIM, the packed prediction)."""
+    from ..stages import cfa
+
+    pattern = params["records"][0]["cfa"]
+    pred, gt = cfa.pack(cfa.mosaic(out, pattern), pattern), arrays["raw"][1:]
+    return ([peak_signal_noise_ratio(g, p) for g, p in zip(gt, pred)],
+            float(np.mean([structural_similarity(g, p) for g, p in zip(gt, pred)])), pred)
 
 
 def make_reference(method, arrays, params, ds: SuiteDataset, seed: int, index: int, need: str | None = None) -> Reference:
@@ -106,6 +128,9 @@ class Runner:
                         print(f"bench: {name} skipped: it needs {e.name}, which is not installed "
                               f"(pip install 'ispsim[{method.info.extra or e.name}]')", file=sys.stderr)
                         continue
+                    except ConfigError as e:  # e.g. a store without training data: the other methods still run
+                        print(f"bench: {name} skipped on {ds.key}: it cannot be trained here: {e}", file=sys.stderr)
+                        continue
                 cache = self.cache / f"{name}-{method.settings_digest()}-{dhash}.jsonl"
                 done = {}
                 if cache.exists():
@@ -153,24 +178,16 @@ class Runner:
 
     def evaluate_clip(self, method, store: DatasetStore, ds: SuiteDataset, index: int, dhash: str) -> dict:
         """RVD protocol: the first frame's RAW is the reference; metrics on frames 2..N, per clip."""
-        from ..stages import cfa, demosaic
-
         arrays = store.read_sample(ds.split, index)
         params = store.params(ds.split, index)
-        pattern = params["records"][0]["cfa"]
-        frames, packed = arrays["srgb"], arrays["raw"]
-        first_raw = demosaic.demosaic(cfa.unpack(packed[0], pattern), pattern)
-        reference = Reference("first_frame", nbytes=int(packed[0].size) * RAW_BYTES, srgb=frames[0], raw=first_raw, frame=0)
+        frames, reference = arrays["srgb"], first_frame_reference(arrays, params)
         out, seconds, peak = _measure(
             lambda: method.reconstruct_video({"srgb": frames, "camera": params["camera"]}, reference))
-        pred = cfa.pack(cfa.mosaic(out, pattern), pattern)
-        gt = packed[1:]
-        per_frame = [peak_signal_noise_ratio(g, p) for g, p in zip(gt, pred)]
-        self._save_maps(method, dhash, index, np.abs(pred[-1] - gt[-1]).mean(0), frames[-1])
+        per_frame, ssim, pred = score_clip(out, arrays, params)
+        self._save_maps(method, dhash, index, np.abs(pred[-1] - arrays["raw"][-1]).mean(0), frames[-1])
         return self._row(method, ds, params, index, dhash, reference, seconds, peak,
-                         len(gt) * frames.shape[-2] * frames.shape[-1], psnr=float(np.mean(per_frame)),
-                         ssim=float(np.mean([structural_similarity(g, p) for g, p in zip(gt, pred)])),
-                         psnr_frames=json.dumps(per_frame))
+                         (len(frames) - 1) * frames.shape[-2] * frames.shape[-1], psnr=float(np.mean(per_frame)),
+                         ssim=ssim, psnr_frames=json.dumps(per_frame))
 
     def evaluate_restoration(self, method, store: DatasetStore, ds: SuiteDataset, index: int, dhash: str) -> dict:
         """RAW restoration: the LQ mosaic (and the camera's record, as a RAW file carries it) in,
@@ -250,7 +267,5 @@ def resolve_methods(spec: str) -> list[str]:
     names = list(dict.fromkeys(names))
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
-        from ..errors import ConfigError
-
         raise ConfigError(f"--methods: unknown {', '.join(unknown)}; registered: {', '.join(REGISTRY)}")
     return names
