@@ -137,5 +137,7 @@ def main(argv=None) -> int:
             print(f"| {k} | {v:.2f} |")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"priorraw-{args.profile}-{camera}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    path = out / f"priorraw-{args.profile}-{camera}.json"
+    kept = json.loads(path.read_text()) if path.exists() else {}  # e.g. the network rows of a run without --skip-network
+    path.write_text(json.dumps({**kept, **rows}, indent=2) + "\n")
     return 0
