@@ -115,3 +115,18 @@ def test_priorraw_trains_ships_a_bank_and_needs_no_reference_bytes(tmp_path, oly
     assert search.checkpoint() == m.checkpoint()
     assembled = search.reconstruct({"srgb": a["srgb"], "camera": "olympus_e_pl6"}, ref)
     assert assembled.shape == a["raw"].shape and not np.allclose(assembled, out)
+
+
+def test_ablation_script_runs_on_the_quick_store(tmp_path, monkeypatch):
+    import json
+
+    from ispsim.methods.priorraw.ablation import main
+
+    monkeypatch.setenv("ISPSIM_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ISPSIM_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    args = ["--camera", "olympus", "--profile", "quick", "--size", "quick", "--search-images", "1", "--out", str(out)]
+    assert main([*args, "--skip-network"]) == 0
+    data = json.loads((out / "priorraw-quick-olympus_e_pl6.json").read_text())
+    assert "whole reference set" in data["search"] and sum(k.startswith("bank") for k in data["search"]) >= 5
+    assert all(np.isfinite(v["psnr"]) for v in data["search"].values())

@@ -189,3 +189,17 @@ def test_untrained_network_with_base_starts_from_the_global_fit(olympus_store):
     np.testing.assert_allclose(m.reconstruct_video(video, first), expected, rtol=0, atol=1e-6)
     with pytest.raises(Exception, match="base"):
         type(m)({**m.settings, "base": "sam"}, "quick")
+
+
+def test_ablation_script_runs_on_the_video_track(tmp_path, monkeypatch):
+    import json
+
+    from ispsim.methods.rawmamba.ablation import main
+
+    monkeypatch.setenv("ISPSIM_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ISPSIM_CACHE", str(tmp_path / "cache"))
+    assert main(["--profile", "quick", "--size", "quick", "--track", "video", "--steps", "1",
+                 "--variants", "rawmamba,rawmamba-no-geb", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "rawmamba-quick-1-video-base-global-fit.json").read_text())
+    assert set(rows) == {"rawmamba", "rawmamba-no-geb"} and all(r["clips"] == 2 for r in rows.values())
+    assert all(np.isfinite(r["psnr"]) for r in rows.values())

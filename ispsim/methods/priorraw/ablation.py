@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     srgb, raw = _load_images(store, camera)
     _, ref = reference_split(len(srgb), torch.Generator().manual_seed(int(s["seed"])))
     feat, psrgb, praw = pixels(enc, srgb[ref], raw[ref])
-    rows = {"camera": camera, "profile": args.profile, "test_images": len(samples), "reference_pixels": len(feat)}
+    result = {"camera": camera, "profile": args.profile, "test_images": len(samples), "reference_pixels": len(feat)}
 
     def assembled(a, how, b=None, k=None):
         x = torch.from_numpy(a["srgb"])[None]
@@ -103,14 +103,14 @@ def main(argv=None) -> int:
     # on the validation images (never the test images).
     vals = [store.read_sample("val", i) for i in store.done_indices("val") if store.params("val", i)["camera"] == camera]
     if vals:
-        on_val = {k: evaluate("bank", bank, k, vals)[0] for k in (4, 16, 64, 256)}
+        on_val = {k: evaluate("bank", bank, k, vals)[0] for k in (1, 2, 4, 8, 16, 64, 256)}
         best = max(on_val, key=on_val.get)
         search[f"bank {len(bank)} x {s['group']}, top-{best} (k chosen on {min(len(vals), args.search_images)} val images)"] = \
             evaluate("bank", bank, best)
-        rows["bank_topk_on_val"] = on_val
-    rows["search"] = {k: {"psnr": v[0], "seconds_per_image": v[1]} for k, v in search.items()}
-    rows["search_images"] = min(args.search_images, len(samples))
-    print(f"\nPriorRAW search on {camera} ({rows['search_images']} test images, {len(feat)} reference pixels)")
+        result["bank_topk_on_val"] = on_val
+    result["search"] = {k: {"psnr": v[0], "seconds_per_image": v[1]} for k, v in search.items()}
+    result["search_images"] = min(args.search_images, len(samples))
+    print(f"\nPriorRAW search on {camera} ({result['search_images']} test images, {len(feat)} reference pixels)")
     print("| assembled RAW from | PSNR (dB) | s / image |\n|---|---|---|")
     for k, (v, t) in search.items():
         print(f"| {k} | {v:.2f} | {t:.3f} |")
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
             network[name] = float(np.mean([_psnr(a["raw"], method.reconstruct({"srgb": a["srgb"], "camera": camera}, None))
                                            for a in samples]))
         method.models[camera] = (enc, full_rec, bank)
-        rows["network"] = network
+        result["network"] = network
         print("\n| reconstructor | PSNR (dB) |\n|---|---|")
         for k, v in network.items():
             print(f"| {k} | {v:.2f} |")
@@ -139,5 +139,5 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"priorraw-{args.profile}-{camera}.json"
     kept = json.loads(path.read_text()) if path.exists() else {}  # e.g. the network rows of a run without --skip-network
-    path.write_text(json.dumps({**kept, **rows}, indent=2) + "\n")
+    path.write_text(json.dumps({**kept, **result}, indent=2) + "\n")
     return 0
