@@ -18,7 +18,7 @@ With ``base`` (our addition, not the paper's), a classical colour fit of the met
 inverse tone curves and a 3x3 matrix) gives a first camera-RGB estimate of every frame and of the
 reference. The RAW encoder then reads the fit's residuals (``ref_raw - ref_base``); the head sees
 them beside the moved reference RAW and the frame's base, and returns
-``base + c (moved RAW - base) + residual``. For images ``c`` is the mask: a stored sample is the
+``(1 - c) (base + residual) + c moved RAW``. For images ``c`` is the mask: a stored sample is the
 truth. For video ``c`` is a learned per-pixel confidence in the warped first-frame RAW (RVD's
 confidence fusion), starting at 1/2 beside a zero residual. A global colour model is what short
 training learns last and a fit gets in closed form; the network spends its capacity on what a
