@@ -66,15 +66,19 @@ class MappingMethod(Method):
         srgb = np.asarray(inputs["srgb"])
         return self.apply_mapping(self.fit_mapping(reference, srgb.shape[-2:]), srgb)
 
-    def reconstruct_video(self, inputs, reference: Reference) -> np.ndarray:
-        """Frames ``(T, 3, H, W)`` -> camera RGB of frames 1..T-1, from the first frame's pair."""
+    def fit_pairs(self, srgb: np.ndarray, raw: np.ndarray, mask: np.ndarray | None = None):
+        """The mapping fitted to a reference pair at ``mask`` (None: a whole first frame, fitted on
+        the uniform ``video_rate`` grid)."""
         from ..datasets.sampling import ReferenceSampler
 
-        frames = np.asarray(inputs["srgb"])
-        mask = ReferenceSampler("uniform", self.video_rate).mask(*frames.shape[-2:])
-        pairs = Reference("sampled", srgb=reference.srgb, raw=reference.raw, mask=mask)
-        state = self.fit_mapping(pairs, frames.shape[-2:])
-        return np.stack([self.apply_mapping(state, f) for f in frames[1:]])
+        if mask is None:
+            mask = ReferenceSampler("uniform", self.video_rate).mask(*srgb.shape[-2:])
+        return self.fit_mapping(Reference("sampled", srgb=srgb, raw=raw, mask=mask), srgb.shape[-2:])
+
+    def reconstruct_video(self, inputs, reference: Reference) -> np.ndarray:
+        """Frames ``(T, 3, H, W)`` -> camera RGB of frames 1..T-1, from the first frame's pair."""
+        state = self.fit_pairs(reference.srgb, reference.raw)
+        return np.stack([self.apply_mapping(state, f) for f in np.asarray(inputs["srgb"])[1:]])
 
 
 class GlobalFit(MappingMethod):

@@ -155,13 +155,10 @@ def base_estimates(ref_srgb, ref_raw, mask, frames) -> np.ndarray:
     """global-fit (its default settings) fitted to the reference pairs (``mask``; None: a whole
     first frame, fitted on the grid the video baselines use) and applied to the reference sRGB and
     to each of ``frames``: ``(T + 1, 3, H, W)`` float32."""
-    from ..baselines import GlobalFit, MappingMethod
+    from ..baselines import GlobalFit
 
-    if mask is None:
-        mask = ReferenceSampler("uniform", MappingMethod.video_rate).mask(*ref_srgb.shape[-2:])
     fit = GlobalFit(dict(GlobalFit.defaults))
-    state = fit.fit_mapping(Reference("sampled", srgb=np.asarray(ref_srgb), raw=np.asarray(ref_raw), mask=mask),
-                            ref_srgb.shape[-2:])
+    state = fit.fit_pairs(np.asarray(ref_srgb), np.asarray(ref_raw), mask)
     return np.stack([fit.apply_mapping(state, f) for f in (ref_srgb, *frames)])
 
 
@@ -237,16 +234,15 @@ class _VideoClips(_Crops):
         return net(srgb[:, 1:], srgb[:, 0], raw[:, 0], None, flow[:, 1:], base[:, 1:], base[:, 0]), raw[:, 1:]
 
 
-def _ablation(name: str, switch: str, row: str, off=False, paper="RAWMamba, 2025, Table 3"):
+def _ablation(name: str, overrides: dict, row: str, paper="RAWMamba, 2025, Table 3"):
     info = MethodInfo(f"rawmamba-{name}", ("image", "video"), f"RAWMamba ablation: {row}", trainable=True,
                       needs_reference="sampled", experimental=True, paper=paper)
-    return type(f"RAWMamba_{switch}", (RAWMamba,), {"info": info, "overrides": {switch: off}})
+    return type(f"RAWMamba_{name.replace('-', '_')}", (RAWMamba,), {"info": info, "overrides": overrides})
 
 
-RAWMambaNoGEB = _ablation("no-geb", "geb", "without GEB")
-RAWMambaNoLEB = _ablation("no-leb", "leb", "without LEB")
-RAWMambaNoLocal = _ablation("no-local", "local", "without the local (Hilbert) scan")
-RAWMambaNoGlobal = _ablation("no-global", "global", "without the global (line) scan")
-RAWMambaNoBase = _ablation("no-base", "base", "the paper's network and loss alone, without the global-fit base", "",
-                           "RAWMamba, 2025, as published")
-RAWMambaNoBase.overrides = {"base": "", "ssim_weight": 0.5}
+RAWMambaNoGEB = _ablation("no-geb", {"geb": False}, "without GEB")
+RAWMambaNoLEB = _ablation("no-leb", {"leb": False}, "without LEB")
+RAWMambaNoLocal = _ablation("no-local", {"local": False}, "without the local (Hilbert) scan")
+RAWMambaNoGlobal = _ablation("no-global", {"global": False}, "without the global (line) scan")
+RAWMambaNoBase = _ablation("no-base", {"base": "", "ssim_weight": 0.5},
+                           "the paper's network and loss alone, without the global-fit base", "RAWMamba, 2025, as published")
