@@ -38,7 +38,7 @@ def _prepare(name, camera):
     m = create_method(name, "cpu")
     if not m.info.trainable:
         return m, True
-    key = "image" if name == "rawmamba" else camera
+    key = m.model_key(camera)
     path = m.shipped_checkpoint(key)
     if path.exists():
         m.load_file(key, path)

@@ -51,7 +51,7 @@ def _shipped_for(name: str, shipped) -> list[str]:
     for profile in PROFILES:
         m = create_method(name, profile)
         prefix = m.checkpoint_name("")[:-3]
-        mine += [p.stem for p in shipped if p.stem.startswith(prefix) and m._made_with_these_settings(p)]
+        mine += [p.stem for p in shipped if p.stem.startswith(prefix) and m.made_with_these_settings(p)]
     return mine
 
 

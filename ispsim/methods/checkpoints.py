@@ -93,7 +93,8 @@ class PerCameraModels:
         self._load(camera, state)
         self.digests[camera] = sha256_of(path)
 
-    def _made_with_these_settings(self, path: Path) -> bool:
+    def made_with_these_settings(self, path: Path) -> bool:
+        """Whether the checkpoint's model card names exactly this method's settings."""
         card = path.with_suffix(".json")
         if not card.is_file():
             return True  # load_checkpoint reports the missing card
@@ -103,6 +104,10 @@ class PerCameraModels:
     def model_keys(self, store) -> list[str]:
         """One model per camera; a method with one model for everything returns ``["all"]``."""
         return list(store.meta["cameras"])
+
+    def model_key(self, camera: str, track: str = "image") -> str:
+        """The key of the model that reconstructs ``camera``'s samples of ``track``."""
+        return camera
 
     def fit(self, store, *, progress: bool = True, save_to: Path | None = None) -> None:
         """Load or train one model per key (camera) of ``store``. ``save_to``: train afresh and write
@@ -116,7 +121,7 @@ class PerCameraModels:
                 continue
             cached = cache_dir() / f"{name[:-3]}-{store.recipe.digest()}-{self._settings_key()}.pt"
             shipped = self.shipped_checkpoint(camera)
-            if shipped.exists() and not self._made_with_these_settings(shipped):
+            if shipped.exists() and not self.made_with_these_settings(shipped):
                 print(f"{self.info.name}: {shipped.name} was trained with other settings than the "
                       f"{self.profile!r} profile now has; using or training one for these", file=sys.stderr)
                 shipped = None

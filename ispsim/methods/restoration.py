@@ -90,6 +90,9 @@ class RestorationModel(PerCameraModels, Method):
     def model_keys(self, store) -> list[str]:
         return ["all"]
 
+    def model_key(self, camera: str, track: str = "restoration") -> str:
+        return "all"
+
     def checkpoint_name(self, camera: str) -> str:
         return f"{self.info.name}-{self.profile}-{camera}.pt"
 

@@ -53,6 +53,9 @@ class RAWMamba(PerCameraModels, Method):
     def model_keys(self, store) -> list[str]:
         return ["video" if store.recipe.style == "rvd" else "image"]
 
+    def model_key(self, camera: str, track: str = "image") -> str:
+        return "video" if track == "video" else "image"
+
     def checkpoint_name(self, key: str) -> str:
         return f"{self.info.name}-{self.profile}-{key}.pt"
 
