@@ -354,3 +354,52 @@ def test_cached_weights_are_keyed_by_the_method_version_past_one():
     before = m._settings_key()
     m.version = 2  # a change to the network: weights cached before it no longer match
     assert m._settings_key() != before
+
+
+def test_tiled_blends_overlapping_windows_at_even_offsets():
+    from ispsim.methods.nn import tiled
+
+    g = torch.Generator().manual_seed(0)
+    starts = []
+
+    def pointwise(t):
+        starts.extend(zip(t[:, 1, 0, 0].tolist(), t[:, 2, 0, 0].tolist()))
+        return torch.cat([3 * t[:, :1] - 1, t[:, :1] ** 2], dim=1)
+
+    for h, w in ((64, 64), (70, 98), (130, 66)):
+        rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+        x = torch.cat([torch.rand(1, 1, h, w, generator=g, dtype=torch.float64), rows[None, None], cols[None, None]], dim=1)
+        starts.clear()
+        got = tiled(pointwise, x, 32, 16, batch=5)
+        want = pointwise(x)  # a pointwise function: the blend of its tiles is itself
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+        assert all(a % 2 == 0 and b % 2 == 0 for a, b in starts)  # the Bayer phase of every tile
+        assert max(a for a, _ in starts) == h - 32 and max(b for _, b in starts) == w - 32
+    with pytest.raises(ValueError, match="even"):
+        tiled(pointwise, x, 31, 16)
+    with pytest.raises(ValueError, match="at least one tile"):
+        tiled(pointwise, x[..., :20, :], 32, 16)
+
+
+def test_rddm_tiles_are_an_inference_setting_that_keeps_the_weights(rddm_store, cache, tmp_path):
+    from ispsim.methods import create_method
+    from ispsim.methods.checkpoints import sha256_of
+
+    first = create_method("rddm", "quick")
+    first.fit(rddm_store, progress=False, save_to=tmp_path / "ship")
+    shipped = tmp_path / "ship" / "rddm-quick-all.pt"
+    whole = create_method("rddm", "quick")
+    whole.settings["tile"] = 0
+    assert whole._settings_key() == first._settings_key()
+    whole.shipped_checkpoint = lambda camera: shipped
+    whole.fit(rddm_store, progress=False)
+    assert whole.digests["all"] == sha256_of(shipped)  # loaded, not trained again
+    params = rddm_store.params("test", 0)
+    inputs = {"lq_raw": rddm_store.read_sample("test", 0)["lq_raw"], "bayer": params["bayer"], "record": None,
+              "camera": params["camera"], "iso": params["iso"]}
+    a, b = first.reconstruct(inputs, None), whole.reconstruct(inputs, None)
+    assert a.shape == b.shape == (3, 96, 128) and np.isfinite(a).all()
+    assert not np.array_equal(a, b)  # GroupNorm sees a tile's statistics, not the image's
+    first.settings["tile"] = 30
+    with pytest.raises(ConfigError, match="tile = 30"):
+        first.reconstruct(inputs, None)

@@ -66,6 +66,8 @@ class PerCameraModels:
     ``_train(camera, store, path, progress)`` (which saves to ``path``) and ``_load(camera, state)``.
     """
 
+    inference_only: tuple[str, ...] = ()  # settings of how a trained model runs, not of its weights
+
     def _init_models(self):
         self.models: dict = {}
         self.digests: dict[str, str] = {}
@@ -77,8 +79,14 @@ class PerCameraModels:
         """Names the cached weights: the settings, and the method's ``version`` once it is past 1
         (a change to the network invalidates weights trained before it; version 1 keys stay as
         they were)."""
-        made = self.settings if self.version == 1 else {**self.settings, "version": self.version}
+        made = self.training_settings()
+        made = made if self.version == 1 else {**made, "version": self.version}
         return hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()[:8]
+
+    def training_settings(self, settings: dict | None = None) -> dict:
+        """The settings that make the weights: all but ``inference_only`` ones (changing how a
+        trained network is run must not invalidate it)."""
+        return {k: v for k, v in (self.settings if settings is None else settings).items() if k not in self.inference_only}
 
     def checkpoint_name(self, camera: str) -> str:
         return f"{self.settings_file or self.info.name}-{self.profile}-{camera}.pt"
@@ -99,7 +107,8 @@ class PerCameraModels:
         if not card.is_file():
             return True  # load_checkpoint reports the missing card
         made = json.loads(card.read_text()).get("settings")
-        return made is None or json.dumps(made, sort_keys=True) == json.dumps(self.settings, sort_keys=True)
+        return made is None or (json.dumps(self.training_settings(made), sort_keys=True)
+                                == json.dumps(self.training_settings(), sort_keys=True))
 
     def model_keys(self, store) -> list[str]:
         """One model per camera; a method with one model for everything returns ``["all"]``."""

@@ -58,6 +58,38 @@ def pad_to(x: torch.Tensor, factor: int) -> torch.Tensor:
     return nn.functional.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
+def tiled(fn, x: torch.Tensor, tile: int, stride: int, *, batch: int = 16) -> torch.Tensor:
+    """``fn`` over overlapping ``tile`` x ``tile`` windows of ``x`` (1, C, H, W), blended with weights
+    that ramp linearly across each overlap. Windows start at multiples of ``stride`` (the last one
+    flush with the border), so an even ``tile`` and ``stride`` keep a mosaic's Bayer phase. Used to run
+    a network at the size it was trained on: GroupNorm's statistics over a whole image are not those
+    of the training crops."""
+    if tile % 2 or stride % 2 or not 0 < stride <= tile:
+        raise ValueError(f"tiled: tile and stride must be even with 0 < stride <= tile, got {tile}, {stride}")
+    h, w = x.shape[-2:]
+    if h < tile or w < tile or h % 2 or w % 2:
+        raise ValueError(f"tiled: the image ({h} x {w}) must be at least one tile ({tile}) and of even sides")
+
+    def starts(n):
+        s = list(range(0, n - tile + 1, stride))
+        return s + [n - tile] if s[-1] + tile < n else s
+
+    ramp = torch.minimum(torch.arange(tile) + 0.5, tile - torch.arange(tile) - 0.5)
+    ramp = (ramp / (tile - stride)).clamp(max=1.0) if stride < tile else torch.ones(tile)
+    weight = ramp[:, None] * ramp[None, :]
+    windows = [(y, z) for y in starts(h) for z in starts(w)]
+    out, total = None, torch.zeros(h, w)
+    for i in range(0, len(windows), batch):
+        part = windows[i:i + batch]
+        y = fn(torch.cat([x[..., a:a + tile, b:b + tile] for a, b in part]))
+        if out is None:
+            out = torch.zeros(1, y.shape[1], h, w, dtype=y.dtype)
+        for (a, b), t in zip(part, y):
+            out[0, :, a:a + tile, b:b + tile] += t * weight
+            total[a:a + tile, b:b + tile] += weight
+    return out / total
+
+
 def _gaussian_taps(sigma: float, truncate: float, dtype) -> torch.Tensor:
     r = int(truncate * sigma + 0.5)
     x = torch.arange(-r, r + 1, dtype=dtype)

@@ -45,7 +45,9 @@ class RDDM(RestorationModel):
         "timestep": 999, "rank": 4, "lora": "cmb", "train_unet_base": False, "train_encoder_base": False, "sd_path": "",
         "rvae_steps": 20000, "rvae_lr": 1e-4, "rvae_srgb_weight": 1.0, "kl_weight": 1e-6, "lpips_weight": 0.0,
         "steps": 150000, "lr": 5e-5, "patch": 128, "batch": 16, "srgb_weight": 1.0, "seed": 0, "threads": 0,
+        "tile": 0,
     }
+    inference_only = ("tile",)
     overrides: dict = {}
     version = 2  # 2: GroupNorm with >= 4 channels a group (part of the stage-one cache key too)
 
@@ -189,12 +191,22 @@ class RDDM(RestorationModel):
         self.models[camera] = net.eval()
 
     def reconstruct(self, inputs, reference: Reference):
+        """``tile`` > 0: the network runs on overlapping tiles of that size (half overlapping,
+        blended), the crop size it trained on; 0: on the whole image."""
+        from ..nn import tiled
+
         lq = torch.from_numpy(np.asarray(inputs["lq_raw"], np.float32))[None]
         net = self._model()
         h, w = lq.shape[-2:]
-        f = max(2, net.downsampling())  # pads of a multiple of 2 keep the Bayer phase
-        pad = (0, (-w) % f, 0, (-h) % f)
+        tile = int(self.settings["tile"])
+        if tile % max(2, net.downsampling()):
+            raise ConfigError(f"{self.info.name}: tile = {tile} must divide by the network's downsampling "
+                              f"({max(2, net.downsampling())})")
         with torch.no_grad():
+            if tile and min(h, w) >= tile and not (h % 2 or w % 2):
+                return tiled(lambda x: self.run(net, x, [inputs["bayer"]] * len(x)), lq, tile, tile // 2)[0].numpy()
+            f = max(2, net.downsampling())  # pads of a multiple of 2 keep the Bayer phase
+            pad = (0, (-w) % f, 0, (-h) % f)
             out = self.run(net, F.pad(lq, pad, mode="reflect"), [inputs["bayer"]])
         return out[0, :, :h, :w].numpy()
 
