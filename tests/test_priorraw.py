@@ -53,6 +53,19 @@ def test_top_k_search_over_everything_is_the_full_softmax():
     np.testing.assert_allclose(got, full[0].reshape(3, -1).T.numpy(), atol=1e-5)
 
 
+def test_top_k_assembly_equals_faiss_top_k_search():
+    rng = np.random.default_rng(3)
+    q, ref, vals = rng.normal(size=(20, 4)), rng.normal(size=(50, 4)), rng.random((50, 3))
+    for k in (1, 2, 7):
+        got = assemble(torch.tensor(q.T.reshape(1, 4, 4, 5)), torch.tensor(ref), torch.tensor(vals), chunk=6, topk=k)
+        np.testing.assert_allclose(got[0].reshape(3, -1).T.numpy(), search_topk(q, ref, vals, k=k), atol=1e-5)
+    nearest = vals[np.argmax(q @ ref.T, axis=1)]
+    got = assemble(torch.tensor(q.T.reshape(1, 4, 4, 5)), torch.tensor(ref), torch.tensor(vals), topk=1)
+    np.testing.assert_allclose(got[0].reshape(3, -1).T.numpy(), nearest, atol=1e-12)
+    full = assemble(torch.tensor(q.T.reshape(1, 4, 4, 5)), torch.tensor(ref), torch.tensor(vals))
+    assert torch.equal(assemble(torch.tensor(q.T.reshape(1, 4, 4, 5)), torch.tensor(ref), torch.tensor(vals), topk=50), full)
+
+
 def test_contrastive_training_lowers_the_assembly_loss():
     from ispsim.methods import create_method
 

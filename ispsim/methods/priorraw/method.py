@@ -68,7 +68,7 @@ class PriorRAW(PerCameraModels, Method):
     defaults = {
         "enc_width": 32, "dim": 64, "enc_blocks": 2, "enc_steps": 4000, "enc_patch": 64, "enc_targets": 4,
         "enc_references": 8, "enc_lr": 1e-3,
-        "clusters": 5000, "group": 1000,
+        "clusters": 5000, "group": 1000, "bank_topk": 0,
         "channels": 64, "heads": 4, "widths": [32, 64, 128, 256], "pool": 4,
         "prior_raw": True, "reliable": True, "bank_attention": True,
         "steps": 20000, "patch": 128, "batch": 8, "lr": 1e-3, "ssim_weight": 0.2, "seed": 0, "threads": 0,
@@ -134,11 +134,12 @@ class PriorRAW(PerCameraModels, Method):
             sched.step()
         return loss.item()
 
-    @staticmethod
-    def _assembled(encoder, srgb, b):
+    def _assembled(self, encoder, srgb, b):
+        """The sRGB and RAW assembled from the bank (softmax over its ``bank_topk`` nearest entries;
+        0: over all of them)."""
         with torch.no_grad():
             f = encoder(srgb)
-            out = assemble(f, b["feat"], torch.cat([b["srgb"], b["raw"]], dim=1))
+            out = assemble(f, b["feat"], torch.cat([b["srgb"], b["raw"]], dim=1), topk=int(self.settings["bank_topk"]))
         return out[:, :3], out[:, 3:]
 
     def _train(self, camera, store, path: Path, progress: bool):

@@ -55,15 +55,25 @@ def half(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x, 2)
 
 
-def assemble(feat: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
+def assemble(feat: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, chunk: int = 16384, topk: int = 0) -> torch.Tensor:
     """softmax(f_t . f_r^T) over the reference dimension, times the reference values.
 
     ``feat`` (B, D, h, w); ``keys`` (N, D); ``values`` (N, V) -> (B, V, h, w). Chunked over target
-    pixels so that an image against a large bank fits in memory.
+    pixels so that an image against a large bank fits in memory. ``topk`` > 0: the softmax runs over
+    each pixel's ``topk`` largest affinities only (a bank's group means have flatter affinities
+    than pixels, so the full softmax mixes distant entries).
     """
     b, _, h, w = feat.shape
     q = rows(feat)
-    out = torch.cat([torch.softmax(q[i:i + chunk] @ keys.T, dim=1) @ values for i in range(0, len(q), chunk)])
+    k = int(topk) if 0 < int(topk) < len(keys) else 0
+
+    def part(a):
+        if not k:
+            return torch.softmax(a, dim=1) @ values
+        top, idx = a.topk(k, dim=1)
+        return torch.einsum("qk,qkv->qv", torch.softmax(top, dim=1), values[idx])
+
+    out = torch.cat([part(q[i:i + chunk] @ keys.T) for i in range(0, len(q), chunk)])
     return out.reshape(b, h, w, -1).permute(0, 3, 1, 2)
 
 
