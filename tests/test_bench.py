@@ -139,6 +139,12 @@ def test_report_drops_error_maps_of_stale_datasets(tmp_path, suite):
     assert run(tmp_path, suite, "--methods", "blind-unprocess", "--no-lpips") == 0
     maps = sorted(p.name for p in stale.parent.glob("*.npy"))
     assert not stale.exists() and maps and all(n.startswith(("blind-unprocess-", "srgb-")) for n in maps)
+    # A dataset this run left out keeps its maps while its results are cached.
+    other = stale.parent / "global-fit-fedcba987654-0.npy"
+    np.save(other, np.zeros((2, 2)))
+    (stale.parent.parent / "global-fit-0123456789ab-fedcba987654.jsonl").write_text("")
+    assert run(tmp_path, suite, "--methods", "blind-unprocess", "--no-lpips") == 0
+    assert other.exists()
 
 
 def test_lpips_column_says_no_weights(tmp_path, suite):
@@ -238,15 +244,22 @@ def test_video_track_fits_on_the_first_frame(tmp_path):
     assert (tmp_path / "report" / "clips_quick_test_psnr_vs_frame.png").is_file()
 
 
-def test_perf_methods_times_every_method(capsys):
+def test_perf_methods_times_every_method(capsys, monkeypatch, tmp_path):
     from ispsim.bench.perf_methods import main as perf
+    from ispsim.methods.cam.method import CAM
 
     assert perf(["--size", "64x96", "--skip", "inf", "--scan-length", "256"]) == 0
     table = capsys.readouterr().out
     assert "selective scan, 256 tokens" in table and "x faster" in table
     for name in ("blind-unprocess", "global-fit", "sam-rbf", "oracle", "priorraw", "cam", "cam-ft", "rawmamba"):
         assert f"| {name} |" in table
-    assert "| cam | " in table and "untrained" in table  # no CAM checkpoint ships: time only
+    assert "untrained" not in table  # every trainable method here ships cpu weights: PSNRs are real
+    # Without its checkpoint a method is timed with untrained weights, and its PSNR is not printed.
+    monkeypatch.setattr(CAM, "shipped_checkpoint", lambda self, camera: tmp_path / "absent.pt")
+    skip = "blind-unprocess,global-fit,sam-rbf,oracle,priorraw-search,priorraw,cam-ft,inf,rawmamba"
+    assert perf(["--size", "64x96", "--skip", skip, "--scan-length", "64"]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| cam |")]
+    assert len(rows) == 1 and "| untrained |" in rows[0]
 
 
 def test_list_names_only_the_checkpoints_a_method_loads(capsys):

@@ -162,8 +162,10 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
 
 
 def _prune_maps(maps: Path, live: set[str]) -> None:
-    """Error maps of datasets the results no longer use (an edited recipe has a new hash) would
-    otherwise pile up in a committed report folder."""
+    """Error maps of datasets no cached result uses (an edited recipe has a new hash) would
+    otherwise pile up in a committed report folder. A run of some datasets only keeps the maps of
+    the others: their results are still in the cache (``<method>-<settings>-<dataset>.jsonl``)."""
+    live = live | {p.stem.rsplit("-", 1)[-1] for p in maps.parent.glob("*.jsonl")}
     for p in maps.glob("*.npy"):
         parts = p.stem.rsplit("-", 2)
         if len(parts) == 3 and parts[1] not in live:
