@@ -198,16 +198,13 @@ class RDDM(RestorationModel):
         lq = torch.from_numpy(np.asarray(inputs["lq_raw"], np.float32))[None]
         net = self._model()
         h, w = lq.shape[-2:]
-        tile = int(self.settings["tile"])
-        if tile % max(2, net.downsampling()):
-            raise ConfigError(f"{self.info.name}: tile = {tile} must divide by the network's downsampling "
-                              f"({max(2, net.downsampling())})")
+        tile, f = int(self.settings["tile"]), max(2, net.downsampling())  # multiples of 2 keep the Bayer phase
+        if tile % f:
+            raise ConfigError(f"{self.info.name}: tile = {tile} must divide by the network's downsampling ({f})")
         with torch.no_grad():
             if tile and min(h, w) >= tile and not (h % 2 or w % 2):
                 return tiled(lambda x: self.run(net, x, [inputs["bayer"]] * len(x)), lq, tile, tile // 2)[0].numpy()
-            f = max(2, net.downsampling())  # pads of a multiple of 2 keep the Bayer phase
-            pad = (0, (-w) % f, 0, (-h) % f)
-            out = self.run(net, F.pad(lq, pad, mode="reflect"), [inputs["bayer"]])
+            out = self.run(net, F.pad(lq, (0, (-w) % f, 0, (-h) % f), mode="reflect"), [inputs["bayer"]])
         return out[0, :, :h, :w].numpy()
 
 
