@@ -324,6 +324,8 @@ def test_bench_train_writes_a_restoration_checkpoint_with_its_card(tmp_path, cac
 
 
 def test_a_shipped_checkpoint_of_other_settings_is_not_loaded(rddm_store, cache, tmp_path, capsys):
+    import json
+
     from ispsim.methods import create_method
     from ispsim.methods.checkpoints import sha256_of
 
@@ -340,6 +342,13 @@ def test_a_shipped_checkpoint_of_other_settings_is_not_loaded(rddm_store, cache,
     edited.fit(rddm_store, progress=False)
     assert edited.digests["all"] != sha256_of(shipped)
     assert "trained with other settings" in capsys.readouterr().err
+    assert json.loads(shipped.with_suffix(".json").read_text())["version"] == 1
+    newer = create_method("unet-raw", "quick")
+    newer.version = 2  # same settings, a changed network: the shipped weights are not its own
+    newer.shipped_checkpoint = lambda camera: shipped
+    newer.fit(rddm_store, progress=False)
+    assert newer.digests["all"] != sha256_of(shipped)
+    assert "older version" in capsys.readouterr().err
 
 
 def test_cached_weights_are_keyed_by_the_method_version_past_one():

@@ -102,13 +102,21 @@ class PerCameraModels:
         self.digests[camera] = sha256_of(path)
 
     def made_with_these_settings(self, path: Path) -> bool:
-        """Whether the checkpoint's model card names exactly this method's settings."""
+        """Whether the checkpoint's model card names exactly this method's settings and version."""
         card = path.with_suffix(".json")
         if not card.is_file():
             return True  # load_checkpoint reports the missing card
-        made = json.loads(card.read_text()).get("settings")
+        card = json.loads(card.read_text())
+        made = card.get("settings")
+        if card.get("version", 1) != self.version:  # the network or its training changed since
+            return False
         return made is None or (json.dumps(self.training_settings(made), sort_keys=True)
                                 == json.dumps(self.training_settings(), sort_keys=True))
+
+    def _stamp_version(self, path: Path) -> None:
+        """Writes the method's ``version`` into the model card of weights it just trained."""
+        card = path.with_suffix(".json")
+        card.write_text(json.dumps({**json.loads(card.read_text()), "version": self.version}, indent=2, sort_keys=True) + "\n")
 
     def model_keys(self, store) -> list[str]:
         """One model per camera; a method with one model for everything returns ``["all"]``."""
@@ -126,12 +134,13 @@ class PerCameraModels:
             if save_to is not None:
                 path = Path(save_to) / name
                 self._train(camera, store, path, progress)
+                self._stamp_version(path)
                 self.digests[camera] = sha256_of(path)
                 continue
             cached = cache_dir() / f"{name[:-3]}-{store.recipe.digest()}-{self._settings_key()}.pt"
             shipped = self.shipped_checkpoint(camera)
             if shipped.exists() and not self.made_with_these_settings(shipped):
-                print(f"{self.info.name}: {shipped.name} was trained with other settings than the "
+                print(f"{self.info.name}: {shipped.name} was trained with other settings (or an older version) than the "
                       f"{self.profile!r} profile now has; using or training one for these", file=sys.stderr)
                 shipped = None
             for path in (shipped, cached):
@@ -140,4 +149,5 @@ class PerCameraModels:
                     break
             else:
                 self._train(camera, store, cached, progress)
+                self._stamp_version(cached)
                 self.digests[camera] = sha256_of(cached)
