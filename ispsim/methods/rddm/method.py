@@ -49,7 +49,7 @@ class RDDM(RestorationModel):
     }
     inference_only = ("tile",)
     overrides: dict = {}
-    version = 2  # 2: GroupNorm with >= 4 channels a group (part of the stage-one cache key too)
+    version = 3  # 2: GroupNorm with >= 4 channels a group; 3: the KL term on LDM's scale (both in the stage-one cache key too)
 
     def __init__(self, settings=None, profile="quick"):
         settings = {**(settings or {}), **self.overrides}
@@ -131,7 +131,12 @@ class RDDM(RestorationModel):
             posterior = net.vae.encode(2 * x - 1).latent_dist
             y = (net.vae.decode(posterior.sample(generator=g)).sample + 1) / 2
             a, c = post_tone(y, b["records"]), post_tone(x, b["records"])
-            loss = F.l1_loss(y, x) + s["rvae_srgb_weight"] * F.l1_loss(a, c) + s["kl_weight"] * posterior.kl().mean()
+            # kl_weight is on LDM's scale, where the reconstruction term is a sum over the image's
+            # values: against our mean, the KL sum is divided by their count. Against the mean
+            # undivided, 1e-6 pushed most latent channels to the prior (posterior std ~1) and left
+            # the decoder a noisy latent: 38.8 dB autoencoding at full resolution.
+            kl = posterior.kl().mean() / x[0].numel()
+            loss = F.l1_loss(y, x) + s["rvae_srgb_weight"] * F.l1_loss(a, c) + s["kl_weight"] * kl
             if lpips is not None:
                 loss = loss + s["lpips_weight"] * lpips(a, c).mean()
             return loss
