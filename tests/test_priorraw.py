@@ -143,3 +143,23 @@ def test_ablation_script_runs_on_the_quick_store(tmp_path, monkeypatch):
     data = json.loads((out / "priorraw-quick-olympus_e_pl6.json").read_text())
     assert "whole reference set" in data["search"] and sum(k.startswith("bank") for k in data["search"]) >= 5
     assert all(np.isfinite(v["psnr"]) for v in data["search"].values())
+
+
+def test_the_white_balance_bound_fits_constant_gains_and_the_true_gains_score_higher(olympus_store):
+    import importlib.util
+    from pathlib import Path
+
+    from ispsim.bench.metrics import peak_signal_noise_ratio as psnr
+
+    path = Path(__file__).parents[1] / "benchmarks" / "ablations" / "wb_bound.py"
+    spec = importlib.util.spec_from_file_location("wb_bound", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    items = mod.inverses(olympus_store, "test", None)["olympus_e_pl6"]
+    c = np.array([0.5, 1.0, 0.8])
+    exact = [(unit * c[:, None, None], true, unit) for _, true, unit in items]
+    np.testing.assert_allclose(mod.constant_gains(exact), c, rtol=1e-6)  # least squares of an exact fit
+    fit = mod.constant_gains(mod.inverses(olympus_store, "train", None)["olympus_e_pl6"])
+    true = np.mean([psnr(raw, t.clip(0, 1)) for raw, t, _ in items])
+    constant = np.mean([psnr(raw, (u * fit[:, None, None]).clip(0, 1)) for raw, _, u in items])
+    assert true > constant + 3  # each image's gains are its own illuminant's: a constant cannot match them
