@@ -30,9 +30,16 @@ def save_checkpoint(state: dict, path: str | Path, card: dict) -> Path:
     tmp = path.with_name(f".{path.name}.partial")
     torch.save(state, tmp)
     tmp.replace(path)
-    card = {**card, "sha256": sha256_of(path), "file": path.name}
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    write_card(path, {**card, "sha256": sha256_of(path), "file": path.name})
     return path
+
+
+def write_card(path: Path, card: dict) -> None:
+    """The model card beside ``path``, written whole or not at all (a partial file, then a rename)."""
+    dest = Path(path).with_suffix(".json")
+    tmp = dest.with_name(f".{dest.name}.partial")
+    tmp.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    tmp.replace(dest)
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
@@ -115,8 +122,7 @@ class PerCameraModels:
 
     def _stamp_version(self, path: Path) -> None:
         """Writes the method's ``version`` into the model card of weights it just trained."""
-        card = path.with_suffix(".json")
-        card.write_text(json.dumps({**json.loads(card.read_text()), "version": self.version}, indent=2, sort_keys=True) + "\n")
+        write_card(path, {**json.loads(path.with_suffix(".json").read_text()), "version": self.version})
 
     def model_keys(self, store) -> list[str]:
         """One model per camera; a method with one model for everything returns ``["all"]``."""
