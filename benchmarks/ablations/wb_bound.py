@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ispsim.bench.metrics import peak_signal_noise_ratio as psnr
-from ispsim.bench.runner import default_data_dir
+from ispsim.bench.runner import dataset_path
 from ispsim.datasets.recipe import load_recipe
 from ispsim.datasets.store import DatasetStore
 from ispsim.pipeline import Pipeline, Record
@@ -33,10 +33,9 @@ def inverses(store, split: str, limit: int | None):
     for i in store.done_indices(split)[:limit]:
         a, p = store.read_sample(split, i), store.params(split, i)
         rec = Record.from_dict(p["record"])
-        srgb = np.asarray(a["srgb"], np.float32) / (255.0 if a["srgb"].dtype == np.uint8 else 1.0)
-        true = Pipeline.invert(srgb, rec, mosaic=False)
-        unit = Pipeline.invert(srgb, dataclasses.replace(rec, gains=(1.0, 1.0, 1.0)), mosaic=False)
-        out.setdefault(p["camera"], []).append((np.asarray(a["raw"], np.float32), true, unit))
+        true = Pipeline.invert(a["srgb"], rec, mosaic=False)
+        unit = Pipeline.invert(a["srgb"], dataclasses.replace(rec, gains=(1.0, 1.0, 1.0)), mosaic=False)
+        out.setdefault(p["camera"], []).append((a["raw"], true, unit))
     return out
 
 
@@ -58,7 +57,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("reports/ablations"))
     args = ap.parse_args(argv)
     recipe = load_recipe(args.recipe)
-    path = (args.data_dir or default_data_dir()) / f"{recipe.name}-{recipe.digest()}-{args.size}"
+    path = dataset_path(recipe, args.size, args.data_dir)
     if not path.exists():
         print(f"{path}: no such dataset; build it first (bench run --suite cpu does)", file=sys.stderr)
         return 1

@@ -36,6 +36,11 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("ISPSIM_DATA", Path.home() / ".cache" / "ispsim" / "data"))
 
 
+def dataset_path(recipe, size: str, data_dir: str | Path | None = None) -> Path:
+    """Where ``recipe``'s store of ``size`` is built: its name, the digest of its text, the size."""
+    return Path(data_dir or default_data_dir()) / f"{recipe.name}-{recipe.digest()}-{size}"
+
+
 def dataset_hash(recipe, ds: SuiteDataset) -> str:
     blob = f"{recipe.text}|{ds.size}|{ds.split}|{ds.reference}|{ds.rate}"
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -100,7 +105,7 @@ class Runner:
 
     def store_for(self, ds: SuiteDataset) -> DatasetStore:
         recipe = load_recipe(ds.recipe)
-        path = self.data_dir / f"{recipe.name}-{recipe.digest()}-{ds.size}"
+        path = dataset_path(recipe, ds.size, self.data_dir)
         report = build(recipe, path, ds.size, progress=self.progress)
         if report.failed:
             print(f"bench: {len(report.failed)} samples of {ds.key} failed to build; they are left out", file=sys.stderr)

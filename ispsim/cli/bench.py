@@ -112,14 +112,14 @@ def cmd_train(args) -> int:
     from ..datasets.store import DatasetStore
     from ..methods import create_method
     from ..methods.base import SETTINGS_DIR
-    from ..bench.runner import default_data_dir
+    from ..bench.runner import dataset_path
 
     method = create_method(args.method, args.profile)
     if not method.info.trainable:
         print(f"bench: {args.method} has nothing to train", file=sys.stderr)
         return 2
     recipe = load_recipe(args.recipe)
-    path = Path(args.data_dir or default_data_dir()) / f"{recipe.name}-{recipe.digest()}-{args.size}"
+    path = dataset_path(recipe, args.size, args.data_dir)
     build(recipe, path, args.size, progress=not args.quiet)
     out = Path(args.out or SETTINGS_DIR / "checkpoints")
     method.fit(DatasetStore(path), progress=not args.quiet, save_to=out)

@@ -31,7 +31,7 @@ def _psnr(a, b):
 
 
 def main(argv=None) -> int:
-    from ...bench.runner import default_data_dir
+    from ...bench.runner import dataset_path
     from ...cameras import resolve_name
     from ...datasets.build import build
     from ...datasets.recipe import load_recipe
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
 
     camera = resolve_name(args.camera)
     recipe = load_recipe(args.recipe)
-    path = default_data_dir() / f"{recipe.name}-{recipe.digest()}-{args.size}"
+    path = dataset_path(recipe, args.size)
     build(recipe, path, args.size, progress=False)
     store = DatasetStore(path)
     method = create_method("priorraw", args.profile)

@@ -28,7 +28,7 @@ VARIANTS = [("rawmamba", "full model"), ("rawmamba-no-geb", "without GEB"), ("ra
 
 def main(argv=None) -> int:
     from ...bench.metrics import peak_signal_noise_ratio, structural_similarity
-    from ...bench.runner import default_data_dir, first_frame_reference, make_reference, score_clip
+    from ...bench.runner import dataset_path, first_frame_reference, make_reference, score_clip
     from ...bench.suite import SuiteDataset
     from ...datasets.build import build
     from ...datasets.recipe import load_recipe
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     video = args.track == "video"
     args.recipe = args.recipe or ("rvd" if video else "nus")
     recipe = load_recipe(args.recipe)
-    path = default_data_dir() / f"{recipe.name}-{recipe.digest()}-{args.size}"
+    path = dataset_path(recipe, args.size)
     build(recipe, path, args.size, progress=False)
     store = DatasetStore(path)
     tests = store.done_indices("test")
