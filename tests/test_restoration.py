@@ -159,6 +159,37 @@ def test_rvae_pretraining_learns_to_reconstruct_linear_images(rddm_store, cache)
     assert list((cache / "checkpoints").glob("rddm-rvae-*.pt"))  # cached for the ablation variants
 
 
+def test_the_fitted_latent_scale_gives_training_latents_unit_variance(rddm_store, cache, tmp_path):
+    """RDDM's Eq. 4, checked in closed form; the scale travels with the weights."""
+    from ispsim.methods import create_method
+    from ispsim.methods.restoration import Pairs
+
+    method = create_method("rddm", "quick")
+    assert method.settings["latent_scale"] == 0  # fit it
+    net, pairs = method._base(), Pairs(rddm_store)
+    x = pairs.linear[:3, :, :32, :32]
+    scale = net.fit_latent_scale(x)
+    with torch.no_grad():
+        z = net.encode(x)
+        raw = net.vae.encode(2 * x - 1).latent_dist.mode()
+    assert float(z.std()) == pytest.approx(1.0, rel=1e-5)
+    assert scale == pytest.approx(1 / float(raw.std()), rel=1e-6) and scale != pytest.approx(0.18215)
+    method.fit(rddm_store, progress=False, save_to=tmp_path / "ckpt")
+    other = create_method("rddm", "quick")
+    other.load_file("all", tmp_path / "ckpt" / "rddm-quick-all.pt")
+    fitted = float(method.models["all"].latent_scale)
+    assert float(other.models["all"].latent_scale) == fitted != pytest.approx(0.18215)
+    assert '"latent_scale": %r' % fitted in (tmp_path / "ckpt" / "rddm-quick-all.json").read_text()
+
+
+@pytest.mark.parametrize("bad", ["fit", -1.0, True])
+def test_a_bad_latent_scale_is_refused_by_name(bad):
+    from ispsim.methods.rddm.method import RDDM
+
+    with pytest.raises(ConfigError, match="latent_scale"):
+        RDDM({**RDDM.defaults, "latent_scale": bad}, "quick")
+
+
 def test_a_stage_one_cache_without_its_card_is_trained_again(rddm_store, cache, capsys):
     from ispsim.methods import create_method
 
@@ -412,3 +443,24 @@ def test_rddm_tiles_are_an_inference_setting_that_keeps_the_weights(rddm_store, 
     first.settings["tile"] = 30
     with pytest.raises(ConfigError, match="tile = 30"):
         first.reconstruct(inputs, None)
+
+
+def test_weights_made_before_a_setting_existed_still_load_at_its_legacy_value():
+    """The shipped cpu RDDM predates latent_scale; at its legacy value the
+    settings still name it (and the cache keys stay), at any other value they do not."""
+    from ispsim.methods import create_method
+
+    method = create_method("rddm", "cpu")
+    shipped = method.shipped_checkpoint("all")
+    assert method.settings["latent_scale"] == method.legacy_settings["latent_scale"]
+    assert method.made_with_these_settings(shipped)
+    before = {k: v for k, v in method.settings.items() if k not in method.legacy_settings}
+    key, settings = method._settings_key(), method.settings
+    method.settings = before
+    assert method._settings_key() == key
+    method.settings = settings
+    method.load_file("all", shipped)
+    assert float(method.models["all"].latent_scale) == pytest.approx(0.18215)
+    fitted = create_method("rddm", "cpu")
+    fitted.settings["latent_scale"] = 0.0
+    assert not fitted.made_with_these_settings(shipped) and fitted._settings_key() != key

@@ -70,6 +70,9 @@ class Method:
     info: MethodInfo
     settings_file: str | None = None  # methods/<this>.toml when not the method's own name
     version: int = 1  # part of the result cache key: bump when a change alters the method's output
+    # Settings added after weights or results were made, each with the value it had implicitly
+    # before: at that value a setting names the same weights and results as before it existed.
+    legacy_settings: dict = {}
 
     def __init__(self, settings: dict | None = None, profile: str = "quick"):
         self.profile = profile
@@ -86,8 +89,13 @@ class Method:
         """sha256 of the weights in use (part of the result cache key), if any."""
         return None
 
+    def named_settings(self, settings: dict | None = None) -> dict:
+        """``settings`` (default: this method's) less those at their legacy value."""
+        s = self.settings if settings is None else settings
+        return {k: v for k, v in s.items() if not (k in self.legacy_settings and self.legacy_settings[k] == v)}
+
     def settings_digest(self) -> str:
-        blob = json.dumps({"name": self.info.name, "profile": self.profile, "settings": self.settings,
+        blob = json.dumps({"name": self.info.name, "profile": self.profile, "settings": self.named_settings(),
                            "checkpoint": self.checkpoint(), "version": self.version}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

@@ -93,7 +93,7 @@ class PerCameraModels:
     def training_settings(self, settings: dict | None = None) -> dict:
         """The settings that make the weights: all but ``inference_only`` ones (changing how a
         trained network is run must not invalidate it)."""
-        return {k: v for k, v in (self.settings if settings is None else settings).items() if k not in self.inference_only}
+        return {k: v for k, v in self.named_settings(settings).items() if k not in self.inference_only}
 
     def checkpoint_name(self, camera: str) -> str:
         return f"{self.settings_file or self.info.name}-{self.profile}-{camera}.pt"

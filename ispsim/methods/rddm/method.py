@@ -43,11 +43,13 @@ class RDDM(RestorationModel):
     defaults = {
         "vae_widths": [128, 256, 512, 512], "vae_attention": True, "latent": 4, "layers": 2, "unet_widths": [320, 640, 1280, 1280],
         "timestep": 999, "rank": 4, "lora": "cmb", "train_unet_base": False, "train_encoder_base": False, "sd_path": "",
-        "rvae_steps": 20000, "rvae_lr": 1e-4, "rvae_srgb_weight": 1.0, "kl_weight": 1e-6, "lpips_weight": 0.0,
+        "latent_scale": 0.0, "rvae_steps": 20000, "rvae_lr": 1e-4, "rvae_srgb_weight": 1.0, "kl_weight": 1e-6, "lpips_weight": 0.0,
         "steps": 150000, "lr": 5e-5, "patch": 128, "batch": 16, "srgb_weight": 1.0, "seed": 0, "threads": 0,
         "tile": 0,
     }
     inference_only = ("tile",)
+    # Before it was a setting: SD's scaling factor, from AutoencoderKL's config.
+    legacy_settings = {"latent_scale": 0.18215}
     overrides: dict = {}
     version = 3  # 2: GroupNorm with >= 4 channels a group; 3: the KL term on LDM's scale (both in the stage-one cache key too)
 
@@ -55,6 +57,9 @@ class RDDM(RestorationModel):
         settings = {**(settings or {}), **self.overrides}
         if settings.get("lora", "cmb") not in ("cmb", "shared"):
             raise ConfigError(f"rddm: lora: expected 'cmb' or 'shared', got {settings['lora']!r}")
+        scale = settings.get("latent_scale", 0.0)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale < 0:
+            raise ConfigError(f"rddm: latent_scale: expected 0 (fit it: the paper's Eq. 4) or a positive scale, got {scale!r}")
         super().__init__(settings, profile)
 
     # -- networks ---------------------------------------------------------------------------
@@ -148,12 +153,21 @@ class RDDM(RestorationModel):
                                                      "recipe_digest": store.recipe.digest(), "final_loss": loss})
         return loss
 
+    def set_latent_scale(self, net, pairs) -> float:
+        """The latent scale the UNet works at: given, or (0) fitted to 64 seeded training crops (Eq. 4)."""
+        s = self.settings
+        if s["latent_scale"] > 0:
+            net.latent_scale.fill_(float(s["latent_scale"]))
+            return float(s["latent_scale"])
+        return net.fit_latent_scale(pairs.batch(64, s["patch"], torch.Generator().manual_seed(s["seed"]))["linear"])
+
     def _train(self, camera, store, path, progress):
         s = self.settings
         pairs = Pairs(store)
         torch.manual_seed(s["seed"])  # the initial weights too: same seed, same bytes
         net = self._base()
         rvae_loss = self.pretrain_rvae(net, pairs, store, progress)
+        latent_scale = self.set_latent_scale(net, pairs)
         torch.manual_seed(s["seed"] + 1)  # LoRA's initial weights: the same whether stage one ran or loaded
         net = self._adapt(net)
         params = [p for p in net.parameters() if p.requires_grad]  # before groups toggle requires_grad
@@ -180,7 +194,7 @@ class RDDM(RestorationModel):
         lora = "CMB-LoRA" if s["lora"] == "cmb" else "one shared LoRA"
         loss = train_loop(params, step, s, progress, f"{self.info.name} stage two ({lora})")
         net.eval()
-        card = self._card(store, camera, final_loss=loss, rvae_loss=rvae_loss, lpips_term=lpips is not None,
+        card = self._card(store, camera, final_loss=loss, rvae_loss=rvae_loss, latent_scale=latent_scale, lpips_term=lpips is not None,
                           note="quick/cpu: small RVAE and UNet trained from scratch (no Stable Diffusion weights); "
                                "no VSD or GAN loss" if not s["sd_path"] else "Stable Diffusion 2.1 from " + s["sd_path"])
         save_checkpoint(net.state_dict(), path, card)  # small models from scratch ship whole
@@ -188,6 +202,8 @@ class RDDM(RestorationModel):
 
     def _load(self, camera, state):
         net = self._net()
+        if "latent_scale" not in state and self.settings["latent_scale"] > 0:  # made before the scale was saved
+            state = {**state, "latent_scale": torch.tensor(float(self.settings["latent_scale"]))}
         missing = set(net.state_dict()) - set(state)
         if missing:
             raise ConfigError(f"{self.info.name}: checkpoint lacks {len(missing)} tensors (e.g. {sorted(missing)[0]}); "

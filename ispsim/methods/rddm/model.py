@@ -95,17 +95,27 @@ class RDDMNet(nn.Module):
         sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
         self.alpha_bar = float(sched.alphas_cumprod[self.timestep])
         self.register_buffer("prompt", prompt if prompt is not None else torch.zeros(0), persistent=False)
-        self.scale = float(vae.config.scaling_factor)
+        # Saved with the weights: a fitted scale (Eq. 4) is part of what the UNet was trained on.
+        self.register_buffer("latent_scale", torch.tensor(float(vae.config.scaling_factor)))
 
     def downsampling(self) -> int:
         """The factor an input side must divide by: the RVAE's and the UNet's downsamplings."""
         return 2 ** (len(self.vae.config.block_out_channels) - 1 + len(self.unet.config.block_out_channels) - 1)
 
     def encode(self, x3: torch.Tensor) -> torch.Tensor:
-        return self.vae.encode(2 * x3 - 1).latent_dist.mode() * self.scale
+        return self.vae.encode(2 * x3 - 1).latent_dist.mode() * self.latent_scale
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return (self.vae.decode(z / self.scale).sample + 1) / 2
+        return (self.vae.decode(z / self.latent_scale).sample + 1) / 2
+
+    @torch.no_grad()
+    def fit_latent_scale(self, linear: torch.Tensor) -> float:
+        """RDDM's Eq. 4: the scale that gives the latents of training images ``(B, 3, H, W)`` unit
+        standard deviation (SD's 0.18215 was fitted to SD's own VAE, not to one retrained on linear
+        images)."""
+        z = torch.cat([self.vae.encode(2 * x - 1).latent_dist.mode() for x in linear.split(8)])
+        self.latent_scale.fill_(1.0 / float(z.std()))
+        return float(self.latent_scale)
 
     def refine(self, z: torch.Tensor) -> torch.Tensor:
         t = torch.full((len(z),), self.timestep, dtype=torch.long)
