@@ -446,8 +446,8 @@ def test_rddm_tiles_are_an_inference_setting_that_keeps_the_weights(rddm_store, 
 
 
 def test_weights_made_before_a_setting_existed_still_load_at_its_legacy_value():
-    """The shipped cpu RDDM predates latent_scale; at its legacy value the
-    settings still name it (and the cache keys stay), at any other value they do not."""
+    """The shipped cpu RDDM predates latent_scale; at its legacy value the settings still name it
+    (and the cache keys of weights and results stay), at any other value they do not."""
     from ispsim.methods import create_method
 
     method = create_method("rddm", "cpu")
@@ -455,9 +455,9 @@ def test_weights_made_before_a_setting_existed_still_load_at_its_legacy_value():
     assert method.settings["latent_scale"] == method.legacy_settings["latent_scale"]
     assert method.made_with_these_settings(shipped)
     before = {k: v for k, v in method.settings.items() if k not in method.legacy_settings}
-    key, settings = method._settings_key(), method.settings
+    key, digest, settings = method._settings_key(), method.settings_digest(), method.settings
     method.settings = before
-    assert method._settings_key() == key
+    assert method._settings_key() == key and method.settings_digest() == digest  # weights and results alike
     method.settings = settings
     method.load_file("all", shipped)
     assert float(method.models["all"].latent_scale) == pytest.approx(0.18215)
