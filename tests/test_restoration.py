@@ -445,22 +445,50 @@ def test_rddm_tiles_are_an_inference_setting_that_keeps_the_weights(rddm_store, 
         first.reconstruct(inputs, None)
 
 
-def test_weights_made_before_a_setting_existed_still_load_at_its_legacy_value():
-    """The shipped cpu RDDM predates latent_scale; at its legacy value the settings still name it
-    (and the cache keys of weights and results stay), at any other value they do not."""
-    from ispsim.methods import create_method
+@pytest.mark.parametrize("warmup", [0, 1, 7])
+def test_the_learning_rate_ramps_over_the_warmup_then_follows_the_cosine(warmup):
+    from ispsim.methods.nn import lr_schedule
 
-    method = create_method("rddm", "cpu")
-    shipped = method.shipped_checkpoint("all")
-    assert method.settings["latent_scale"] == method.legacy_settings["latent_scale"]
-    assert method.made_with_these_settings(shipped)
-    before = {k: v for k, v in method.settings.items() if k not in method.legacy_settings}
-    key, digest, settings = method._settings_key(), method.settings_digest(), method.settings
-    method.settings = before
+    steps, lr = 40, 2e-3
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    sched, seen = lr_schedule(opt, steps, warmup), []
+    for _ in range(steps):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    want = [lr * min(1.0, (k + 1) / max(warmup, 1)) * 0.5 * (1 + math.cos(math.pi * k / steps)) for k in range(steps)]
+    np.testing.assert_allclose(seen, want, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5])
+def test_a_bad_warmup_is_refused_by_name(bad):
+    from ispsim.methods.rddm.method import RDDM
+
+    with pytest.raises(ConfigError, match="warmup"):
+        RDDM({**RDDM.defaults, "warmup": bad}, "quick")
+
+
+def test_weights_made_before_a_setting_existed_still_load_at_its_legacy_value(rddm_store, cache, tmp_path):
+    """Weights made before latent_scale and warmup existed (no scale buffer, a card without either
+    setting): at the settings' legacy values they are still named by the same keys and load (the
+    scale filled from the setting); at any other value they are not theirs."""
+    from ispsim.methods import create_method
+    from ispsim.methods.checkpoints import save_checkpoint
+
+    method = create_method("rddm", "quick")
+    method.settings.update(latent_scale=0.18215, warmup=0)
+    method.fit(rddm_store, progress=False)
+    old = {k: v for k, v in method.settings.items() if k not in ("latent_scale", "warmup")}
+    state = {k: v for k, v in method.models["all"].state_dict().items() if k != "latent_scale"}
+    path = save_checkpoint(state, tmp_path / "old" / "rddm-quick-all.pt", {"settings": old, "version": method.version})
+    key, digest = method._settings_key(), method.settings_digest()
+    method.settings, settings = old, method.settings
     assert method._settings_key() == key and method.settings_digest() == digest  # weights and results alike
     method.settings = settings
-    method.load_file("all", shipped)
+    assert method.made_with_these_settings(path)
+    method.load_file("all", path)
     assert float(method.models["all"].latent_scale) == pytest.approx(0.18215)
-    fitted = create_method("rddm", "cpu")
-    fitted.settings["latent_scale"] = 0.0
-    assert not fitted.made_with_these_settings(shipped) and fitted._settings_key() != key
+    for change in ({"latent_scale": 0.0}, {"warmup": 10}):
+        other = create_method("rddm", "quick")
+        other.settings.update({"latent_scale": 0.18215, "warmup": 0, **change})
+        assert not other.made_with_these_settings(path) and other._settings_key() != key

@@ -44,12 +44,12 @@ class RDDM(RestorationModel):
         "vae_widths": [128, 256, 512, 512], "vae_attention": True, "latent": 4, "layers": 2, "unet_widths": [320, 640, 1280, 1280],
         "timestep": 999, "rank": 4, "lora": "cmb", "train_unet_base": False, "train_encoder_base": False, "sd_path": "",
         "latent_scale": 0.0, "rvae_steps": 20000, "rvae_lr": 1e-4, "rvae_srgb_weight": 1.0, "kl_weight": 1e-6, "lpips_weight": 0.0,
-        "steps": 150000, "lr": 5e-5, "patch": 128, "batch": 16, "srgb_weight": 1.0, "seed": 0, "threads": 0,
+        "steps": 150000, "lr": 5e-5, "warmup": 0, "patch": 128, "batch": 16, "srgb_weight": 1.0, "seed": 0, "threads": 0,
         "tile": 0,
     }
     inference_only = ("tile",)
     # Before it was a setting: SD's scaling factor, from AutoencoderKL's config.
-    legacy_settings = {"latent_scale": 0.18215}
+    legacy_settings = {"latent_scale": 0.18215, "warmup": 0}
     overrides: dict = {}
     version = 3  # 2: GroupNorm with >= 4 channels a group; 3: the KL term on LDM's scale (both in the stage-one cache key too)
 
@@ -60,6 +60,9 @@ class RDDM(RestorationModel):
         scale = settings.get("latent_scale", 0.0)
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale < 0:
             raise ConfigError(f"rddm: latent_scale: expected 0 (fit it: the paper's Eq. 4) or a positive scale, got {scale!r}")
+        warmup = settings.get("warmup", 0)
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ConfigError(f"rddm: warmup: expected a number of steps >= 0, got {warmup!r}")
         super().__init__(settings, profile)
 
     # -- networks ---------------------------------------------------------------------------
@@ -192,7 +195,7 @@ class RDDM(RestorationModel):
         net.train()
         net.vae.decoder.eval()
         lora = "CMB-LoRA" if s["lora"] == "cmb" else "one shared LoRA"
-        loss = train_loop(params, step, s, progress, f"{self.info.name} stage two ({lora})")
+        loss = train_loop(params, step, s, progress, f"{self.info.name} stage two ({lora})", warmup=s["warmup"])
         net.eval()
         card = self._card(store, camera, final_loss=loss, rvae_loss=rvae_loss, latent_scale=latent_scale, lpips_term=lpips is not None,
                           note="quick/cpu: small RVAE and UNet trained from scratch (no Stable Diffusion weights); "
