@@ -139,8 +139,8 @@ def threads(n: int):
 
 def lr_schedule(opt, steps: int, warmup: int = 0):
     """Cosine decay to 0 over ``steps``; ``warmup`` > 0 multiplies a linear ramp over its first
-    steps (diffusers' cosine-with-warmup), which keeps early AdamW steps at a high rate from
-    throwing a from-scratch attention UNet off course."""
+    steps (diffusers' cosine-with-warmup). Measured on RDDM's cpu profile (AdamW at 1e-3, a UNet
+    with attention from scratch): without it the score hung on the random draw."""
     if warmup > 0:
         return torch.optim.lr_scheduler.LambdaLR(
             opt, lambda k: min(1.0, (k + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * k / steps)))
