@@ -48,7 +48,7 @@ class RDDM(RestorationModel):
         "tile": 0,
     }
     inference_only = ("tile",)
-    # Before it was a setting: SD's scaling factor, from AutoencoderKL's config.
+    # The values these had before they were settings: SD's scaling factor (AutoencoderKL's config); no warmup.
     legacy_settings = {"latent_scale": 0.18215, "warmup": 0}
     overrides: dict = {}
     version = 3  # 2: GroupNorm with >= 4 channels a group; 3: the KL term on LDM's scale (both in the stage-one cache key too)
