@@ -134,11 +134,43 @@ def test_all_in_one_shares_one_group():
     from ispsim.methods import create_method
 
     method = create_method("rddm-allinone", "quick")
+    method.settings["encoder_input"] = "repeat"  # the order then reaches the network through its group alone
     net = _perturbed_net(method)
     x = torch.rand(1, 1, 16, 16)
     with torch.no_grad():
         np.testing.assert_array_equal(method.run(net, x, ["RGGB"]), method.run(net, x, ["GBRG"]))
     assert {n.split("lora_A.")[1].split(".")[0] for n, _ in net.named_parameters() if "lora_A." in n} == {"shared"}
+
+
+@pytest.mark.parametrize("name", ["rddm", "rddm-allinone"])
+def test_the_encoder_sees_each_photosite_in_its_own_colours_plane(name, monkeypatch):
+    from ispsim.methods import create_method
+    from ispsim.stages import cfa
+
+    method = create_method(name, "quick")
+    net = _perturbed_net(method)
+    rgb = torch.rand(3, 3, 16, 16)
+    orders = ["GRBG", "RGGB", "GRBG"]
+    mosaic = torch.stack([cfa.mosaic(x, o) for x, o in zip(rgb, orders)])
+    seen, encode = [], net.encode
+
+    def spy(x3):
+        seen.append(x3)
+        return encode(x3)
+
+    monkeypatch.setattr(net, "encode", spy)
+    with torch.no_grad():
+        method.run(net, mosaic, orders)
+    got = torch.cat(seen)  # split by order: GRBG's two samples, then RGGB's
+    want = torch.stack([rgb[k] * torch.from_numpy(cfa.masks(orders[k], 16, 16)) for k in (0, 2, 1)])
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_bad_encoder_input_is_refused_by_name():
+    from ispsim.methods.rddm.method import RDDM
+
+    with pytest.raises(ConfigError, match="encoder_input"):
+        RDDM({**RDDM.defaults, "encoder_input": "packed"}, "quick")
 
 
 def test_rvae_pretraining_learns_to_reconstruct_linear_images(rddm_store, cache):
@@ -469,16 +501,17 @@ def test_a_bad_warmup_is_refused_by_name(bad):
 
 
 def test_weights_made_before_a_setting_existed_still_load_at_its_legacy_value(rddm_store, cache, tmp_path):
-    """Weights made before latent_scale and warmup existed (no scale buffer, a card without either
-    setting): at the settings' legacy values they are still named by the same keys and load (the
-    scale filled from the setting); at any other value they are not theirs."""
+    """Weights made before latent_scale, warmup and encoder_input existed (no scale buffer, a card
+    without them): at the settings' legacy values they are still named by the same keys and load
+    (the scale filled from the setting); at any other value they are not theirs."""
     from ispsim.methods import create_method
     from ispsim.methods.checkpoints import save_checkpoint
 
     method = create_method("rddm", "quick")
-    method.settings.update(latent_scale=0.18215, warmup=0)
+    legacy = {"latent_scale": 0.18215, "warmup": 0, "encoder_input": "repeat"}
+    method.settings.update(legacy)
     method.fit(rddm_store, progress=False)
-    old = {k: v for k, v in method.settings.items() if k not in ("latent_scale", "warmup")}
+    old = {k: v for k, v in method.settings.items() if k not in legacy}
     state = {k: v for k, v in method.models["all"].state_dict().items() if k != "latent_scale"}
     path = save_checkpoint(state, tmp_path / "old" / "rddm-quick-all.pt", {"settings": old, "version": method.version})
     key, digest = method._settings_key(), method.settings_digest()
@@ -488,7 +521,7 @@ def test_weights_made_before_a_setting_existed_still_load_at_its_legacy_value(rd
     assert method.made_with_these_settings(path)
     method.load_file("all", path)
     assert float(method.models["all"].latent_scale) == pytest.approx(0.18215)
-    for change in ({"latent_scale": 0.0}, {"warmup": 10}):
+    for change in ({"latent_scale": 0.0}, {"warmup": 10}, {"encoder_input": "cfa"}):
         other = create_method("rddm", "quick")
-        other.settings.update({"latent_scale": 0.18215, "warmup": 0, **change})
+        other.settings.update({**legacy, **change})
         assert not other.made_with_these_settings(path) and other._settings_key() != key

@@ -45,11 +45,12 @@ class RDDM(RestorationModel):
         "timestep": 999, "rank": 4, "lora": "cmb", "train_unet_base": False, "train_encoder_base": False, "sd_path": "",
         "latent_scale": 0.0, "rvae_steps": 20000, "rvae_lr": 1e-4, "rvae_srgb_weight": 1.0, "kl_weight": 1e-6, "lpips_weight": 0.0,
         "steps": 150000, "lr": 5e-5, "warmup": 0, "patch": 128, "batch": 16, "srgb_weight": 1.0, "seed": 0, "threads": 0,
-        "tile": 0,
+        "tile": 0, "encoder_input": "cfa",
     }
     inference_only = ("tile",)
-    # The values these had before they were settings: SD's scaling factor (AutoencoderKL's config); no warmup.
-    legacy_settings = {"latent_scale": 0.18215, "warmup": 0}
+    # The values these had before they were settings: SD's scaling factor (AutoencoderKL's config); no
+    # warmup; the mosaic repeated in the encoder's three channels.
+    legacy_settings = {"latent_scale": 0.18215, "warmup": 0, "encoder_input": "repeat"}
     overrides: dict = {}
     version = 3  # 2: GroupNorm with >= 4 channels a group; 3: the KL term on LDM's scale (both in the stage-one cache key too)
 
@@ -60,6 +61,9 @@ class RDDM(RestorationModel):
         scale = settings.get("latent_scale", 0.0)
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale < 0:
             raise ConfigError(f"rddm: latent_scale: expected 0 (fit it: the paper's Eq. 4) or a positive scale, got {scale!r}")
+        if settings.get("encoder_input", "cfa") not in ("cfa", "repeat"):
+            raise ConfigError(f"rddm: encoder_input: expected 'cfa' (the mosaic in its colours' planes) or 'repeat', "
+                              f"got {settings['encoder_input']!r}")
         warmup = settings.get("warmup", 0)
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
             raise ConfigError(f"rddm: warmup: expected a number of steps >= 0, got {warmup!r}")
@@ -102,15 +106,19 @@ class RDDM(RestorationModel):
         return self._adapt(self._base())
 
     def run(self, net, mosaic: torch.Tensor, bayer) -> torch.Tensor:
-        """Each sample through its own LoRA group (a batch is split by group)."""
+        """Each sample through its own LoRA group (a batch is split by group; with the CFA's planes
+        as the encoder's input, by Bayer order too, which the all-in-one group serves all four of)."""
+        from ...stages.cfa import masks
         from .model import set_group
 
-        out = torch.empty(len(mosaic), 3, *mosaic.shape[-2:])
-        for group in dict.fromkeys(self.group_of(b) for b in bayer):
-            idx = [k for k, b in enumerate(bayer) if self.group_of(b) == group]
-            set_group(net.vae.encoder, group)
-            set_group(net.unet, group)
-            out[idx] = net(mosaic[idx])
+        h, w = mosaic.shape[-2:]
+        cfa = self.settings["encoder_input"] == "cfa"
+        out = torch.empty(len(mosaic), 3, h, w)
+        for part in dict.fromkeys(b if cfa else self.group_of(b) for b in bayer):
+            idx = [k for k, b in enumerate(bayer) if (b if cfa else self.group_of(b)) == part]
+            set_group(net.vae.encoder, self.group_of(bayer[idx[0]]))
+            set_group(net.unet, self.group_of(bayer[idx[0]]))
+            out[idx] = net(mosaic[idx], torch.from_numpy(masks(part, h, w)).to(mosaic.dtype) if cfa else None)
         return out
 
     # -- training ---------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """RDDM's networks, built with diffusers and peft (imported only when RDDM is used).
 
-- RVAE: diffusers' ``AutoencoderKL``. Its encoder takes the sensor mosaic (one channel, repeated
-  to the three the linear pre-training used) and its decoder gives the linear image.
+- RVAE: diffusers' ``AutoencoderKL``. Its encoder takes the sensor mosaic in the three channels
+  the linear pre-training used, either as the colour planes of the CFA (each photosite in its own
+  colour's channel, zero in the other two) or repeated in all three; its decoder gives the linear
+  image.
 - The one-step diffusion network: a diffusers UNet run once at a fixed timestep ``t``; the refined
   latent is its x0 prediction ``(z - sqrt(1 - a_t) eps) / sqrt(a_t)`` (OSEDiff's one step), with
   ``a_t`` from the DDPM schedule of Stable Diffusion.
@@ -125,8 +127,10 @@ class RDDMNet(nn.Module):
             eps = self.unet(z, t).sample
         return (z - math.sqrt(1 - self.alpha_bar) * eps) / math.sqrt(self.alpha_bar)
 
-    def forward(self, mosaic: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.refine(self.encode(mosaic.expand(-1, 3, -1, -1))))
+    def forward(self, mosaic: torch.Tensor, planes: torch.Tensor | None = None) -> torch.Tensor:
+        """``planes``: the CFA's colour masks ``(3, H, W)`` to spread the mosaic over; None repeats it."""
+        x3 = mosaic.expand(-1, 3, -1, -1) if planes is None else mosaic * planes
+        return self.decode(self.refine(self.encode(x3)))
 
     def autoencode(self, linear: torch.Tensor) -> torch.Tensor:
         """The RVAE pre-training path: linear -> latent -> linear, no diffusion step."""
