@@ -114,10 +114,12 @@ class RDDM(RestorationModel):
         h, w = mosaic.shape[-2:]
         cfa = self.settings["encoder_input"] == "cfa"
         out = torch.empty(len(mosaic), 3, h, w)
-        for part in dict.fromkeys(b if cfa else self.group_of(b) for b in bayer):
-            idx = [k for k, b in enumerate(bayer) if (b if cfa else self.group_of(b)) == part]
-            set_group(net.vae.encoder, self.group_of(bayer[idx[0]]))
-            set_group(net.unet, self.group_of(bayer[idx[0]]))
+        parts = [b if cfa else self.group_of(b) for b in bayer]
+        for part in dict.fromkeys(parts):
+            idx = [k for k, p in enumerate(parts) if p == part]
+            group = self.group_of(bayer[idx[0]])
+            set_group(net.vae.encoder, group)
+            set_group(net.unet, group)
             out[idx] = net(mosaic[idx], torch.from_numpy(masks(part, h, w)).to(mosaic.dtype) if cfa else None)
         return out
 
