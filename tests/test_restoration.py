@@ -130,6 +130,45 @@ def test_cmb_lora_picks_each_samples_group_within_a_batch():
     assert names == {"RGGB", "BGGR", "GRBG", "GBRG"}
 
 
+def test_a_named_group_serves_every_sample_and_the_diagnostic_tables_it(rddm_store, cache):
+    from ispsim.methods import create_method
+    from ispsim.methods.checkpoints import save_checkpoint
+    from ispsim.methods.rddm import groups
+    from ispsim.methods.rddm.model import set_group
+
+    method = create_method("rddm", "quick")
+    net = _perturbed_net(method)
+    x = torch.rand(2, 1, 16, 16)
+    planes = torch.from_numpy(cfa.masks("RGGB", 16, 16)).float()
+    with torch.no_grad():
+        got = method.run(net, x, ["RGGB", "RGGB"], group="BGGR")
+        set_group(net.vae.encoder, "BGGR")
+        set_group(net.unet, "BGGR")
+        np.testing.assert_array_equal(got, net(x, planes))  # BGGR's weights, RGGB's planes
+        assert (got - method.run(net, x, ["RGGB", "RGGB"])).abs().max() > 1e-3
+    with pytest.raises(ConfigError, match="no LoRA group 'shared'"):
+        method.run(net, x, ["RGGB", "RGGB"], group="shared")
+
+    path = cache / "rddm-quick-all.pt"
+    save_checkpoint(net.state_dict(), path, {"method": "rddm", "settings": method.settings})
+    loaded = groups.load(path, "quick")
+    scores = groups.cross_scores(loaded, rddm_store, per_order=1, progress=False)
+    orders = sorted({rddm_store.params("test", i)["bayer"] for i in rddm_store.done_indices("test")})
+    assert set(scores) == {(o, g) for o in orders for g in method.groups()}
+    from ispsim.bench.metrics import peak_signal_noise_ratio
+    from ispsim.methods.base import Reference
+
+    for o in orders:  # an image through its own order's group is what reconstruct gives
+        i = next(i for i in rddm_store.done_indices("test") if rddm_store.params("test", i)["bayer"] == o)
+        a, prm = rddm_store.read_sample("test", i), rddm_store.params("test", i)
+        out = loaded.reconstruct({"lq_raw": a["lq_raw"], "bayer": o, "record": _record(rddm_store, i)}, Reference("none"))
+        assert scores[(o, o)]["psnr"] == [pytest.approx(peak_signal_noise_ratio(a["linear"], out))]
+    table = groups.table(scores, list(method.groups()))
+    assert len(table.splitlines()) == 2 + len(orders)
+    with pytest.raises(ConfigError, match="no such RDDM checkpoint"):
+        groups.load(cache / "absent.pt", "quick")
+
+
 def test_all_in_one_shares_one_group():
     from ispsim.methods import create_method
 

@@ -105,9 +105,12 @@ class RDDM(RestorationModel):
     def _net(self):
         return self._adapt(self._base())
 
-    def run(self, net, mosaic: torch.Tensor, bayer) -> torch.Tensor:
+    def run(self, net, mosaic: torch.Tensor, bayer, group: str | None = None) -> torch.Tensor:
         """Each sample through its own LoRA group (a batch is split by group; with the CFA's planes
-        as the encoder's input, by Bayer order too, which the all-in-one group serves all four of)."""
+        as the encoder's input, by Bayer order too, which the all-in-one group serves all four of).
+        ``group``: one group for every sample instead (to see what the per-order groups learnt)."""
+        if group is not None and group not in self.groups():
+            raise ConfigError(f"{self.info.name}: no LoRA group {group!r}; it has {', '.join(self.groups())}")
         from ...stages.cfa import masks
         from .model import set_group
 
@@ -117,9 +120,9 @@ class RDDM(RestorationModel):
         parts = [b if cfa else self.group_of(b) for b in bayer]
         for part in dict.fromkeys(parts):
             idx = [k for k, p in enumerate(parts) if p == part]
-            group = self.group_of(bayer[idx[0]])
-            set_group(net.vae.encoder, group)
-            set_group(net.unet, group)
+            group_here = group or self.group_of(bayer[idx[0]])
+            set_group(net.vae.encoder, group_here)
+            set_group(net.unet, group_here)
             out[idx] = net(mosaic[idx], torch.from_numpy(masks(part, h, w)).to(mosaic.dtype) if cfa else None)
         return out
 
@@ -226,7 +229,8 @@ class RDDM(RestorationModel):
 
     def reconstruct(self, inputs, reference: Reference):
         """``tile`` > 0: the network runs on overlapping tiles of that size (half overlapping,
-        blended), the crop size it trained on; 0: on the whole image."""
+        blended), the crop size it trained on; 0: on the whole image. ``inputs["lora_group"]``, when
+        given, runs the image through that LoRA group instead of its Bayer order's."""
         from ..nn import tiled
 
         lq = torch.from_numpy(np.asarray(inputs["lq_raw"], np.float32))[None]
@@ -235,10 +239,11 @@ class RDDM(RestorationModel):
         tile, f = int(self.settings["tile"]), max(2, net.downsampling())  # multiples of 2 keep the Bayer phase
         if tile % f:
             raise ConfigError(f"{self.info.name}: tile = {tile} must divide by the network's downsampling ({f})")
+        group = inputs.get("lora_group")
         with torch.no_grad():
             if tile and min(h, w) >= tile and not (h % 2 or w % 2):
-                return tiled(lambda x: self.run(net, x, [inputs["bayer"]] * len(x)), lq, tile, tile // 2)[0].numpy()
-            out = self.run(net, F.pad(lq, (0, (-w) % f, 0, (-h) % f), mode="reflect"), [inputs["bayer"]])
+                return tiled(lambda x: self.run(net, x, [inputs["bayer"]] * len(x), group), lq, tile, tile // 2)[0].numpy()
+            out = self.run(net, F.pad(lq, (0, (-w) % f, 0, (-h) % f), mode="reflect"), [inputs["bayer"]], group)
         return out[0, :, :h, :w].numpy()
 
 

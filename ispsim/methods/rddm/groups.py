@@ -1,0 +1,123 @@
+"""What RDDM's per-order LoRA groups learnt: every test image run through every group.
+
+CMB-LoRA gives each Bayer order its own LoRA group. If the groups learnt something about their
+order, an image scores best through its own order's group and worse through the others; if they
+score alike, the network tells the order without them and one shared group would do (the
+all-in-one ablation, ``rddm-allinone``). The table has one row per true order and one column per
+group used, as mean linear / sRGB PSNR, scored as ``bench run`` scores the restoration track.
+
+    python benchmarks/ablations/rddm_groups.py                      # the shipped cpu weights
+    python benchmarks/ablations/rddm_groups.py --checkpoint old.pt  # any RDDM checkpoint with its card
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import ConfigError
+
+
+def load(checkpoint: Path | None, profile: str):
+    """The RDDM the checkpoint's card describes (settings missing from an older card take their
+    legacy value), with its weights loaded; the profile's shipped weights without ``checkpoint``."""
+    from .. import create_method
+    from .method import RDDM
+
+    method = create_method("rddm", profile)
+    path = checkpoint or method.shipped_checkpoint("all")
+    card = path.with_suffix(".json")
+    if not path.is_file() or not card.is_file():
+        raise ConfigError(f"{path}: no such RDDM checkpoint with its model card ({card.name})")
+    made = json.loads(card.read_text()).get("settings")
+    if made is None:
+        raise ConfigError(f"{card}: the model card has no 'settings'")
+    method = RDDM({**method.settings, **RDDM.legacy_settings, **made}, profile)
+    if method.settings["lora"] != "cmb":
+        raise ConfigError(f"{path}: made with lora = {method.settings['lora']!r}; one group has nothing to compare")
+    method.load_file("all", path)
+    return method
+
+
+def cross_scores(method, store, per_order: int, progress: bool = True) -> dict:
+    """``{(true order, group): {"psnr": [...], "psnr_srgb": [...]}}`` over up to ``per_order`` test
+    images of each order."""
+    from tqdm import tqdm
+
+    from ...bench.metrics import peak_signal_noise_ratio as psnr
+    from ...pipeline import Pipeline, Record
+    from ..base import Reference
+
+    picked: dict[str, list[int]] = {}
+    for i in store.done_indices("test"):
+        order = store.params("test", i)["bayer"]
+        if len(picked.setdefault(order, [])) < per_order:
+            picked[order].append(i)
+    jobs = [(i, g) for order in sorted(picked) for i in picked[order] for g in method.groups()]
+    scores: dict = {}
+    for i, group in tqdm(jobs, desc="rddm groups", unit="run", disable=not progress):
+        arrays, params = store.read_sample("test", i), store.params("test", i)
+        record = Record.from_dict(params["record"])
+        inputs = {"lq_raw": arrays["lq_raw"], "bayer": params["bayer"], "record": record, "camera": params["camera"],
+                  "iso": float(params["iso"]), "lora_group": group}
+        out, gt = method.reconstruct(inputs, Reference("none")), arrays["linear"]
+        a, b = Pipeline.finish(gt, record), Pipeline.finish(np.clip(out, 0, None), record)
+        cell = scores.setdefault((params["bayer"], group), {"psnr": [], "psnr_srgb": []})
+        cell["psnr"].append(psnr(gt, out))
+        cell["psnr_srgb"].append(psnr(a, b))
+    return scores
+
+
+def table(scores: dict, groups) -> str:
+    orders = sorted({o for o, _ in scores})
+    lines = ["| true order | " + " | ".join(f"group {g}" for g in groups) + " | own - mean of others |",
+             "|---" * (len(groups) + 2) + "|"]
+    for o in orders:
+        cells, own, others = [], None, []
+        for g in groups:
+            c = scores[(o, g)]
+            lin, srgb = float(np.mean(c["psnr"])), float(np.mean(c["psnr_srgb"]))
+            cells.append(f"**{lin:.2f} / {srgb:.2f}**" if g == o else f"{lin:.2f} / {srgb:.2f}")
+            own, others = ((lin, srgb), others) if g == o else (own, others + [(lin, srgb)])
+        gap = [own[k] - float(np.mean([x[k] for x in others])) for k in (0, 1)]
+        lines.append(f"| {o} ({len(scores[(o, groups[0])]['psnr'])}) | " + " | ".join(cells) + f" | {gap[0]:+.2f} / {gap[1]:+.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    from ...bench.runner import dataset_path
+    from ...datasets.build import build
+    from ...datasets.recipe import load_recipe
+    from ...datasets.store import DatasetStore
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", type=Path, help="an RDDM checkpoint (.pt beside its .json card); default: the shipped one")
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--recipe", default="rddm")
+    p.add_argument("--size", default="full")
+    p.add_argument("--per-order", type=int, default=3, help="test images of each Bayer order")
+    p.add_argument("--out", type=Path, default=Path("reports/ablations"))
+    args = p.parse_args(argv)
+    try:
+        method = load(args.checkpoint, args.profile)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    recipe = load_recipe(args.recipe)
+    path = dataset_path(recipe, args.size)
+    build(recipe, path, args.size, progress=False)
+    scores = cross_scores(method, DatasetStore(path), args.per_order)
+    groups = list(method.groups())
+    name = (args.checkpoint or method.shipped_checkpoint("all")).stem
+    text = (f"RDDM LoRA groups: {name} (encoder_input = {method.settings['encoder_input']!r}), "
+            f"{args.recipe}/{args.size} test, linear / sRGB PSNR (dB)\n\n{table(scores, groups)}")
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"rddm-groups-{name}.md").write_text(text + "\n")
+    (args.out / f"rddm-groups-{name}.json").write_text(json.dumps(
+        {f"{o}|{g}": c for (o, g), c in scores.items()}, indent=1))
+    return 0
