@@ -67,6 +67,20 @@ def score_clip(out, arrays, params):
             float(np.mean([structural_similarity(g, p) for g, p in zip(gt, pred)])), pred)
 
 
+def restoration_inputs(arrays, params) -> dict:
+    """What a restoration method gets: the LQ mosaic and what a RAW file carries with it."""
+    return {"lq_raw": arrays["lq_raw"], "bayer": params["bayer"], "record": Record.from_dict(params["record"]),
+            "camera": params["camera"], "iso": float(params["iso"])}
+
+
+def score_restoration(out, gt, record):
+    """A linear image ``out`` scored against ``gt`` and both rendered with the record: (PSNR / SSIM
+    on each, the two sRGB images)."""
+    a, b = Pipeline.finish(gt, record), Pipeline.finish(np.clip(out, 0, None), record)
+    return ({"psnr": peak_signal_noise_ratio(gt, out), "ssim": structural_similarity(gt, out),
+             "psnr_srgb": peak_signal_noise_ratio(a, b), "ssim_srgb": structural_similarity(a, b)}, a, b)
+
+
 def make_reference(method, arrays, params, ds: SuiteDataset, seed: int, index: int, need: str | None = None) -> Reference:
     need = need or method.info.needs_reference
     if need == "record":  # the upper bound sees the record and the same samples as the others
@@ -199,16 +213,12 @@ class Runner:
         the linear image out; scored on the linear image and on both rendered with the record."""
         arrays = store.read_sample(ds.split, index)
         params = store.params(ds.split, index)
-        record = Record.from_dict(params["record"])
-        inputs = {"lq_raw": arrays["lq_raw"], "bayer": params["bayer"], "record": record,
-                  "camera": params["camera"], "iso": float(params["iso"])}
+        inputs = restoration_inputs(arrays, params)
         out, seconds, peak = _measure(lambda: method.reconstruct(inputs, Reference("none")))
         gt = arrays["linear"]
-        a, b = Pipeline.finish(gt, record), Pipeline.finish(np.clip(out, 0, None), record)
+        scores, a, b = score_restoration(out, gt, inputs["record"])
         row = self._row(method, ds, params, index, dhash, Reference("none"), seconds, peak, gt.shape[-2] * gt.shape[-1],
-                        psnr=peak_signal_noise_ratio(gt, out), ssim=structural_similarity(gt, out),
-                        psnr_srgb=peak_signal_noise_ratio(a, b), ssim_srgb=structural_similarity(a, b),
-                        bayer=params["bayer"], iso=float(params["iso"]))
+                        **scores, bayer=params["bayer"], iso=float(params["iso"]))
         if self.lpips is not None:
             row["lpips"] = self._lpips(a, b)
         self._save_maps(method, dhash, index, np.abs(b - a).mean(axis=0), a)

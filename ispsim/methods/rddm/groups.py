@@ -48,8 +48,7 @@ def cross_scores(method, store, per_order: int, progress: bool = True) -> dict:
     images of each order."""
     from tqdm import tqdm
 
-    from ...bench.metrics import peak_signal_noise_ratio as psnr
-    from ...pipeline import Pipeline, Record
+    from ...bench.runner import restoration_inputs, score_restoration
     from ..base import Reference
 
     picked: dict[str, list[int]] = {}
@@ -57,18 +56,20 @@ def cross_scores(method, store, per_order: int, progress: bool = True) -> dict:
         order = store.params("test", i)["bayer"]
         if len(picked.setdefault(order, [])) < per_order:
             picked[order].append(i)
-    jobs = [(i, g) for order in sorted(picked) for i in picked[order] for g in method.groups()]
+    groups = method.groups()
     scores: dict = {}
-    for i, group in tqdm(jobs, desc="rddm groups", unit="run", disable=not progress):
-        arrays, params = store.read_sample("test", i), store.params("test", i)
-        record = Record.from_dict(params["record"])
-        inputs = {"lq_raw": arrays["lq_raw"], "bayer": params["bayer"], "record": record, "camera": params["camera"],
-                  "iso": float(params["iso"]), "lora_group": group}
-        out, gt = method.reconstruct(inputs, Reference("none")), arrays["linear"]
-        a, b = Pipeline.finish(gt, record), Pipeline.finish(np.clip(out, 0, None), record)
-        cell = scores.setdefault((params["bayer"], group), {"psnr": [], "psnr_srgb": []})
-        cell["psnr"].append(psnr(gt, out))
-        cell["psnr_srgb"].append(psnr(a, b))
+    with tqdm(total=sum(map(len, picked.values())) * len(groups), desc="rddm groups", unit="run", disable=not progress) as bar:
+        for order in sorted(picked):
+            for i in picked[order]:
+                arrays = store.read_sample("test", i)
+                inputs = restoration_inputs(arrays, store.params("test", i))
+                for group in groups:
+                    out = method.reconstruct({**inputs, "lora_group": group}, Reference("none"))
+                    got = score_restoration(out, arrays["linear"], inputs["record"])[0]
+                    cell = scores.setdefault((order, group), {"psnr": [], "psnr_srgb": []})
+                    for k in cell:
+                        cell[k].append(got[k])
+                    bar.update()
     return scores
 
 
@@ -77,14 +78,10 @@ def table(scores: dict, groups) -> str:
     lines = ["| true order | " + " | ".join(f"group {g}" for g in groups) + " | own - mean of others |",
              "|---" * (len(groups) + 2) + "|"]
     for o in orders:
-        cells, own, others = [], None, []
-        for g in groups:
-            c = scores[(o, g)]
-            lin, srgb = float(np.mean(c["psnr"])), float(np.mean(c["psnr_srgb"]))
-            cells.append(f"**{lin:.2f} / {srgb:.2f}**" if g == o else f"{lin:.2f} / {srgb:.2f}")
-            own, others = ((lin, srgb), others) if g == o else (own, others + [(lin, srgb)])
-        gap = [own[k] - float(np.mean([x[k] for x in others])) for k in (0, 1)]
-        lines.append(f"| {o} ({len(scores[(o, groups[0])]['psnr'])}) | " + " | ".join(cells) + f" | {gap[0]:+.2f} / {gap[1]:+.2f} |")
+        mean = {g: (float(np.mean(scores[(o, g)]["psnr"])), float(np.mean(scores[(o, g)]["psnr_srgb"]))) for g in groups}
+        cells = [f"**{lin:.2f} / {srgb:.2f}**" if g == o else f"{lin:.2f} / {srgb:.2f}" for g, (lin, srgb) in mean.items()]
+        gap = [mean[o][k] - float(np.mean([m[k] for g, m in mean.items() if g != o])) for k in (0, 1)]
+        lines.append(f"| {o} ({len(scores[(o, o)]['psnr'])}) | " + " | ".join(cells) + f" | {gap[0]:+.2f} / {gap[1]:+.2f} |")
     return "\n".join(lines)
 
 
