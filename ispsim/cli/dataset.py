@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import ConfigError, InputFileError
+
 
 def cmd_build(args) -> int:
     from ..datasets.build import build
@@ -31,6 +33,12 @@ def cmd_info(args) -> int:
     for split, n in s.counts.items():
         done = len(s.done_indices(split))
         print(f"  {split:5s} {done}/{n} complete")
+    from ..datasets.generators import scene_summary
+
+    try:
+        print(f"  {scene_summary(s.recipe, s.size)}")
+    except (ConfigError, InputFileError) as e:
+        print(f"  scenes: not checked ({e})")
     failures = s.failures()
     for f in failures:
         print(f"  failed {f['split']}/{f['index']}: {f['error']}")
@@ -57,9 +65,14 @@ def cmd_verify(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from ..datasets.recipe import SPLITS
     from ..datasets.show import contact_sheet
     from ..datasets.store import DatasetStore
 
+    if args.split not in SPLITS:
+        raise ConfigError(f"--split {args.split!r}: expected one of {', '.join(SPLITS)}")
+    if args.n < 1:
+        raise ConfigError(f"-n {args.n}: expected at least 1 sample")
     contact_sheet(DatasetStore(args.store), args.split, args.n, args.output)
     print(f"wrote {args.output}")
     return 0

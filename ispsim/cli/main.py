@@ -77,6 +77,8 @@ def _write_record(path: Path, record) -> None:
 
 
 def cmd_render(args) -> int:
+    from dataclasses import replace
+
     from tqdm import tqdm
 
     from ..io import RAW_SUFFIXES, read_raw, write_image
@@ -106,6 +108,11 @@ def cmd_render(args) -> int:
 
                 srgb, record = _render_float(p, levels.normalize(raw.dn, raw.black, raw.white)[None], args, raw.gains)
                 img = srgb
+            if raw.source_size is not None:
+                record = replace(record, source_size=raw.source_size)
+                if single:
+                    print(f"{src}: {raw.source_size[1]}x{raw.source_size[0]} cropped to whole CFA cells "
+                          f"({raw.dn.shape[1]}x{raw.dn.shape[0]})", file=sys.stderr)
             dst = _output_path(out, src, fmt, single)
             write_image(dst, img, bits=bits)
             _write_record(dst.with_suffix(".json"), record)
@@ -144,40 +151,74 @@ def _render_demo(pipe, out: Path, fmt: str, bits: int, args) -> int:
     dst = out if out.suffix else out / f"demo_{pipe.camera.key}.{fmt}"
     write_image(dst, quantize.to_integer(srgb, bits) if bits == 8 else srgb, bits=bits)
     _write_record(dst.with_suffix(".json"), record)
-    np.save(dst.with_name(dst.stem + "_raw.npy"), raw)
+    from ..io.raw import write_sidecar
+
+    npy = dst.with_name(dst.stem + "_raw.npy")
+    _atomic_save(npy, raw)
+    write_sidecar(npy, cfa=pipe.camera.sensor.cfa, black=0.0, white=1.0, gains=scene.as_shot_gains)
     print(f"rendered the built-in demo scene ({scene.rgb.shape[2]}x{scene.rgb.shape[1]}, "
-          f"{scene.cct:.0f} K) as {pipe.camera.name}: {dst} (+ .json record, _raw.npy normalised mosaic)")
+          f"{scene.cct:.0f} K) as {pipe.camera.name}: {dst} (+ .json record, _raw.npy normalised mosaic "
+          f"with its .meta.json: CFA, levels, as-shot white balance)")
     return 0
 
 
 def cmd_unprocess(args) -> int:
+    from dataclasses import replace
+
     from ..io import read_srgb, write_dng
     from ..pipeline import Record
 
     pipe = _pipeline(args)
+    out = Path(args.output)
+    if out.suffix.lower() not in (".npy", ".dng"):
+        raise InputFileError(f"{out}: unprocess writes .dng or .npy")
     srgb = read_srgb(args.image)
     record = None
     if args.record:
-        record = Record.from_json(Path(args.record).read_text(), where=args.record)
-        pipe = pipe.with_sensor(cfa=record.cfa, black=record.black_level, white=record.white_level)
+        rpath = Path(args.record)
+        if not rpath.is_file():
+            raise InputFileError(f"--record {rpath}: no such file")
+        record = Record.from_json(rpath.read_text(), where=args.record)
+    h, w = srgb.shape[-2:]
+    source_size = None
+    if h % 2 or w % 2:
+        # A mosaic is whole 2x2 CFA cells: the last row or column goes, and the record says so.
+        source_size = (int(h), int(w))
+        srgb = np.ascontiguousarray(srgb[:, : h // 2 * 2, : w // 2 * 2])
+        print(f"{args.image}: {w}x{h} cropped to whole CFA cells ({w // 2 * 2}x{h // 2 * 2})", file=sys.stderr)
     raw, record = pipe.unprocess(srgb, record, rng=args.seed)
-    s = pipe.camera.sensor
+    if source_size is not None:
+        record = replace(record, source_size=source_size)
+    normalised = record.black_level == 0 and record.white_level == 1  # a render of a float mosaic
+    s = replace(pipe.camera.sensor, cfa=record.cfa)
+    if args.record and not normalised:  # the levels of the file that was rendered
+        s = replace(s, black_level=record.black_level, white_level=record.white_level)
     dn = np.clip(np.rint(raw[0] * (s.white_level - s.black_level) + s.black_level), 0, 2 ** s.bit_depth - 1)
-    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".npy":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.save(out, dn.astype(np.uint16))
-    elif out.suffix.lower() == ".dng":
-        cal = pipe.camera.calibration
-        write_dng(out, dn.astype(np.uint16), cfa=s.cfa, black=s.black_level, white=s.white_level,
-                  color_matrix=cal.matrix_1, illuminant=cal.illuminant_1,
-                  as_shot_neutral=1.0 / np.asarray(record.gains), model=pipe.camera.name)
+        if normalised:  # the input was a normalised float mosaic: give one back, not DN in {0, 1}
+            _atomic_save(out, np.clip(raw[0], 0, 1).astype(np.float32))
+        else:
+            _atomic_save(out, dn.astype(np.uint16))
     else:
-        raise InputFileError(f"{out}: unprocess writes .dng or .npy")
+        cal = pipe.camera.calibration
+        write_dng(out, dn.astype(np.uint16), cfa=s.cfa, black=s.black_level,
+                  white=s.white_level, color_matrix=cal.matrix_1, illuminant=cal.illuminant_1,
+                  as_shot_neutral=1.0 / np.asarray(record.gains), model=pipe.camera.name)
     _write_record(out.with_suffix(".json"), record)
-    print(f"wrote {out} ({s.cfa}, {s.bit_depth}-bit, black {s.black_level:g}, white {s.white_level:g}) "
-          f"and {out.with_suffix('.json')}")
+    what = "normalised float mosaic" if normalised and out.suffix.lower() == ".npy" else (
+        f"{s.cfa}, {s.bit_depth}-bit, black {s.black_level:g}, white {s.white_level:g}")
+    print(f"wrote {out} ({what}) and {out.with_suffix('.json')}")
+    if record.clipped > 0:
+        print(f"{record.clipped:.2%} of pixels reached the highlight clip: their RAW is the least that renders "
+              f"to the input (the record's 'clipped')", file=sys.stderr)
     return 0
+
+
+def _atomic_save(path: Path, array) -> None:
+    tmp = path.with_name(f".{path.name}.partial.npy")
+    np.save(tmp, array)
+    tmp.replace(path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,6 +271,10 @@ def main(argv=None) -> int:
         return args.func(args)
     except USER_ERRORS as e:
         print(f"ispsim: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an output that cannot be written: name it, no traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"ispsim: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
 
 

@@ -87,6 +87,10 @@ def build(recipe: Recipe, out: str | Path, size: str = "quick", *, workers: int 
     """Build (or resume) ``recipe`` at ``size`` into the store ``out``."""
     from tqdm import tqdm
 
+    from .generators import scene_plan
+
+    # Up front, once: a missing scene folder or too few scenes for the splits (no store is made).
+    scene_plan(recipe, recipe.size(size))
     store = DatasetStore.create_or_open(out, recipe, size)
     path = str(Path(out).resolve())
     todo = store.pending()

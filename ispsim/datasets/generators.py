@@ -21,6 +21,7 @@ import numpy as np
 from ..cameras import load_camera
 from ..pipeline import Pipeline
 from ..stages import cfa, degrade, demosaic, jpeg, noise, quantize
+from ..errors import ConfigError
 from .recipe import SPLITS, Recipe, Size
 
 SPLIT_IDS = {s: i for i, s in enumerate(SPLITS)}
@@ -56,14 +57,84 @@ def _cached_source(scenes, downsample):
     return make_source(scenes, downsample)
 
 
+def partition_scenes(scenes: list[str], counts: dict, seed: int, where: str = "recipe") -> dict[str, list[str]]:
+    """Deal a finite source's scenes to the splits, each scene to one split only.
+
+    Every split with samples gets at least one scene, the rest in proportion to the splits'
+    sample counts (largest remainder); which scene goes where is a permutation drawn from the
+    recipe's seed. A source with fewer scenes than splits to fill is refused.
+    """
+    names = sorted(set(scenes))
+    wanted = [s for s in SPLITS if counts[s] > 0]
+    if len(names) < len(wanted):
+        raise ConfigError(f"{where}: [scenes]: the source has {len(names)} distinct scene(s) "
+                          f"({', '.join(names) or 'none'}) but {len(wanted)} splits need scenes of their own "
+                          f"({', '.join(wanted)}); add scenes or set a split's count to 0")
+    total = sum(counts[s] for s in wanted)
+    share = {s: len(names) * counts[s] / total for s in wanted}
+    n = {s: max(1, int(share[s])) for s in wanted}
+    while sum(n.values()) < len(names):
+        n[max(wanted, key=lambda s: share[s] - n[s])] += 1
+    while sum(n.values()) > len(names):
+        n[max((s for s in wanted if n[s] > 1), key=lambda s: n[s] - share[s])] -= 1
+    order = [names[i] for i in np.random.default_rng([seed, 0x5CE7E]).permutation(len(names))]
+    plan, at = {s: [] for s in SPLITS}, 0
+    for s in wanted:
+        plan[s] = sorted(order[at:at + n[s]])
+        at += n[s]
+    return plan
+
+
+def _split_items(recipe: Recipe, size: Size, split: str) -> list[int]:
+    """The source items a split draws from: those of its own scenes."""
+    src = _source(recipe)
+    plan = partition_scenes([src.scene_of(i) for i in range(len(src))], size.counts, recipe.seed, recipe.path)
+    mine = set(plan[split])
+    return [i for i in range(len(src)) if src.scene_of(i) in mine]
+
+
 def _scene_index(recipe, size, split, index):
-    # Disjoint scenes per split where the source is finite: train first, then val, then test.
-    offset = sum(size.counts[s] for s in SPLITS[: SPLIT_IDS[split]])
-    return offset + index // len(recipe.cameras)
+    src = _source(recipe)
+    if not src.finite:
+        return index  # the scene is drawn from the sample's own seed, (split, index)
+    items = _split_items(recipe, size, split)
+    # A split with fewer scenes than samples cycles through its own scenes (new crops, flips, exposure).
+    return items[(index // len(recipe.cameras)) % len(items)]
+
+
+def scene_plan(recipe: Recipe, size: Size) -> dict[str, list[str]]:
+    """The scene of every sample, split by split, without rendering anything."""
+    src = _source(recipe)
+    plan = {}
+    for split in SPLITS:
+        n = split_count(recipe, size, split)
+        if not src.finite:
+            plan[split] = [f"{src.name}:{split}/{i}" for i in range(n)]
+        else:
+            plan[split] = [src.scene_of(_scene_index(recipe, size, split, i)) for i in range(n)]
+    return plan
+
+
+def scene_summary(recipe: Recipe, size: Size) -> str:
+    plan = scene_plan(recipe, size)
+    sets = {s: set(v) for s, v in plan.items()}
+    shared = set()
+    for i, a in enumerate(SPLITS):
+        for b in SPLITS[i + 1:]:
+            shared |= sets[a] & sets[b]
+    return (f"scenes: {', '.join(f'{s} {len(sets[s])}' for s in SPLITS)}; "
+            f"shared between splits: {len(shared)}")
 
 
 def _camera(recipe, index):
     return load_camera(recipe.cameras[index % len(recipe.cameras)])
+
+
+def _iso_range(isp):
+    """The recipe's ISO as a range, or None for the camera's own ISO model."""
+    if isp.iso is None:
+        return None
+    return isp.iso if isinstance(isp.iso, tuple) else (isp.iso, isp.iso)
 
 
 def _sensor_raw(rgb, camera, pattern, rng, noise_method, iso_range=None):
@@ -89,8 +160,8 @@ def nus_sample(recipe: Recipe, size: Size, split: str, index: int):
     if recipe.scenes.source in ("raw_folder", "nus_folder"):
         raw, info = scene.rgb, {"iso": 0.0, "shot": 0.0, "read": 0.0}  # demosaiced from real RAW already
     else:
-        mosaic, info = _sensor_raw(scene.rgb, cam, cam.sensor.cfa, rng, isp.noise)
-        raw = demosaic.demosaic(mosaic, cam.sensor.cfa, "bilinear")
+        mosaic, info = _sensor_raw(scene.rgb, cam, cam.sensor.cfa, rng, isp.noise, _iso_range(isp))
+        raw = demosaic.demosaic(mosaic, cam.sensor.cfa, isp.demosaic)
     pipe = Pipeline(cam, replace(isp, noise="none"))
     srgb, record = pipe.render(raw, rng, gains=scene.gains)
     params = {"camera": cam.key, "record": record.to_dict(), "scene": scene.meta, **info}
@@ -170,7 +241,7 @@ def rvd_sample(recipe: Recipe, size: Size, split: str, index: int):
             back = q - np.where(inside, obj_v[:, None], 0.0)  # where the point was at t - 1
             flow = to_frame(t - 1, back) - p
         flows.append(flow[::-1].reshape(2, h, w).astype(np.float32))  # (dx, dy)
-        mosaic, nz = _sensor_raw(rgb, cam, cam.sensor.cfa, rng, isp.noise)
+        mosaic, nz = _sensor_raw(rgb, cam, cam.sensor.cfa, rng, isp.noise, _iso_range(isp))
         a = t / (frames - 1)
         cfg = replace(isp, noise="none", white_balance="as_shot",
                       **{k: (1 - a) * v0 + a * v1 for k, (v0, v1) in ends.items()})

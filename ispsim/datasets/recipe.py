@@ -193,8 +193,58 @@ def parse_recipe(text: str, path: str | Path = "<recipe>") -> Recipe:
         sizes[name] = Size(t["height"], t["width"], {s: t[s] for s in SPLITS})
     if not sizes:
         raise ConfigError(f"{where}: [sizes]: define at least one size, e.g. [sizes.quick]")
+    _check_used(data, d["style"], scenes.source, where)
     return Recipe(d["name"], d["style"], d["seed"], cameras, scenes, pipeline, downsample, sizes, degradation, motion,
                   d.get("description", ""), text, where, looks)
+
+
+# [isp.pipeline] keys a style's generator never reads, with what to write instead.
+_UNUSED_PIPELINE = {
+    "cct": "the scene illuminant comes from the source ([scenes].cct_range for synthetic scenes)",
+    "illuminant": "the scene illuminant comes from the source ([scenes].cct_range for synthetic scenes)",
+    "adc": "dataset sensors always record whole DN",
+}
+_UNUSED_BY_STYLE = {
+    "rddm": {"iso": "the sensor's ISO range is [degradation].iso",
+             "demosaic": "the rddm style stores the mosaic; nothing is demosaiced"},
+    "rvd": {"white_balance": "rvd clips use the scene's as-shot white balance, drifting over the clip"},
+    "nus": {},
+}
+
+
+def _check_used(data: dict, style: str, source: str, where: str) -> None:
+    """Every key a recipe sets must change what is built: a key the style or source ignores is an
+    error naming it, not a setting silently dropped."""
+    if "degradation" in data and style != "rddm":
+        raise ConfigError(f"{where}: [degradation]: only the rddm style degrades its input; remove it for {style!r}")
+    if "motion" in data and style != "rvd":
+        raise ConfigError(f"{where}: [motion]: only the rvd style has motion; remove it for {style!r}")
+    sc = data.get("scenes", {})
+    if "cct_range" in sc and source != "synthetic":
+        raise ConfigError(f"{where}: [scenes].cct_range: only synthetic scenes draw an illuminant; "
+                          f"the {source} source brings its own white balance")
+    if "path" in sc and not source.endswith("_folder"):
+        raise ConfigError(f"{where}: [scenes].path: the {source} source reads no folder")
+    isp = data.get("isp", {})
+    if isp.get("downsample", 1) != 1 and source not in ("raw_folder", "nus_folder"):
+        raise ConfigError(f"{where}: [isp].downsample: only RAW folder sources are downsampled")
+    tables = [("[isp.pipeline]", isp.get("pipeline", {}))]
+    tables += [(f"[isp.looks.{k}]", {**isp.get("pipeline", {}), **v}) for k, v in isp.get("looks", {}).items()
+               if isinstance(v, dict)]
+    unused = {**_UNUSED_PIPELINE, **_UNUSED_BY_STYLE[style]}
+    real_raw = source in ("raw_folder", "nus_folder")
+    for name, table in tables:
+        for key in table:
+            if key in unused:
+                raise ConfigError(f"{where}: {name}.{key}: the {style} style does not use it ({unused[key]})")
+        noise = table.get("noise", "none")
+        if real_raw and style == "nus" and noise != "none":
+            raise ConfigError(f"{where}: {name}.noise: the {source} source is real RAW, its noise is the sensor's own")
+        if real_raw and style == "nus" and table.get("demosaic", "bilinear") != "bilinear":
+            raise ConfigError(f"{where}: {name}.demosaic: RAW folder scenes are demosaiced bilinearly, as the NUS "
+                              f"ground truth was made")
+        if "iso" in table and noise == "none":
+            raise ConfigError(f"{where}: {name}.iso: no noise is added (noise = 'none'), so the ISO has no effect")
 
 
 def _pattern(p, where):

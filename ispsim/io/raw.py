@@ -26,6 +26,7 @@ class RawImage:
     white: float
     gains: tuple[float, float, float] | None  # as-shot white balance from the file, if any
     path: str
+    source_size: tuple[int, int] | None = None  # (H, W) in the file when it was cropped to whole CFA cells
 
 
 def read_raw(path, *, black=None, white=None, cfa=None, defaults=None) -> RawImage:
@@ -38,19 +39,21 @@ def read_raw(path, *, black=None, white=None, cfa=None, defaults=None) -> RawIma
     if suffix in BAYER_SUFFIXES:
         dn, gains, meta = _read_bayer_image(path), None, {}
     elif suffix == ".npy":
-        dn, gains, meta = _read_npy(path), None, {}
+        dn = _read_npy(path)
+        gains, meta = _read_sidecar(path)
     else:
         dn, gains, meta = _read_rawpy(path)
     cfa = cfa or meta.get("cfa") or (defaults.cfa if defaults else None)
+    if np.issubdtype(dn.dtype, np.floating):
+        # Floats are normalised already: a profile's levels (in DN) do not apply to them.
+        if not np.isfinite(dn).all():
+            raise InputFileError(f"{path}: {int((~np.isfinite(dn)).sum())} NaN or inf values in the mosaic")
+        black = meta.get("black", 0.0) if black is None else black
+        white = meta.get("white", 1.0) if white is None else white
     if black is None:
         black = meta.get("black", defaults.black_level if defaults else None)
     if white is None:
         white = meta.get("white", defaults.white_level if defaults else None)
-    if np.issubdtype(dn.dtype, np.floating):
-        if not np.isfinite(dn).all():
-            raise InputFileError(f"{path}: {int((~np.isfinite(dn)).sum())} NaN or inf values in the mosaic")
-        black = 0.0 if black is None else black
-        white = 1.0 if white is None else white
     missing = [n for n, v in (("--cfa", cfa), ("--black", black), ("--white", white)) if v is None]
     if missing:
         raise InputFileError(f"{path}: the file does not say {', '.join(missing)}; pass them or a --camera")
@@ -60,7 +63,14 @@ def read_raw(path, *, black=None, white=None, cfa=None, defaults=None) -> RawIma
         raise InputFileError(f"{path}: {e}") from None
     if not float(white) > float(black):
         raise InputFileError(f"{path}: white level {white} must exceed black level {black}")
-    return RawImage(dn, cfa, float(black), float(white), gains, str(path))
+    if dn.shape[0] < 2 or dn.shape[1] < 2:
+        raise InputFileError(f"{path}: a {dn.shape[1]}x{dn.shape[0]} mosaic holds no whole 2x2 CFA cell")
+    source_size = None
+    if dn.shape[0] % 2 or dn.shape[1] % 2:
+        # The last row or column is an incomplete CFA cell, as in an odd-sized DNG: dropped.
+        source_size = (int(dn.shape[0]), int(dn.shape[1]))
+        dn = dn[: dn.shape[0] // 2 * 2, : dn.shape[1] // 2 * 2]
+    return RawImage(dn, cfa, float(black), float(white), gains, str(path), source_size)
 
 
 def _read_bayer_image(path: Path) -> np.ndarray:
@@ -93,6 +103,42 @@ def _read_npy(path: Path) -> np.ndarray:
     if not (np.issubdtype(dn.dtype, np.integer) or np.issubdtype(dn.dtype, np.floating)):
         raise InputFileError(f"{path}: expected integer DN or float values, got {dn.dtype}")
     return dn
+
+
+def sidecar_path(npy: Path) -> Path:
+    """``x.npy`` -> ``x.meta.json``: what a .npy mosaic cannot carry (CFA, levels, as-shot WB)."""
+    return npy.with_name(npy.stem + ".meta.json")
+
+
+def write_sidecar(npy: Path, *, cfa: str, black: float, white: float, gains=None) -> Path:
+    import json
+
+    p = sidecar_path(Path(npy))
+    data = {"cfa": cfa, "black": float(black), "white": float(white),
+            "as_shot_gains": None if gains is None else [float(g) for g in gains]}
+    tmp = p.with_name(f".{p.name}.partial")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(p)
+    return p
+
+
+def _read_sidecar(npy: Path):
+    import json
+
+    p = sidecar_path(npy)
+    if not p.is_file():
+        return None, {}
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputFileError(f"{p}: not a readable metadata sidecar: {e}") from None
+    if not isinstance(data, dict) or set(data) - {"cfa", "black", "white", "as_shot_gains"}:
+        raise InputFileError(f"{p}: expected keys cfa, black, white, as_shot_gains")
+    gains = data.get("as_shot_gains")
+    if gains is not None and (len(gains) != 3 or not all(isinstance(g, (int, float)) and g > 0 for g in gains)):
+        raise InputFileError(f"{p}: as_shot_gains: expected 3 positive numbers, got {gains!r}")
+    meta = {k: data[k] for k in ("cfa", "black", "white") if data.get(k) is not None}
+    return (tuple(float(g) for g in gains) if gains else None), meta
 
 
 def _read_rawpy(path: Path):

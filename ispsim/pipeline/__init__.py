@@ -1,7 +1,8 @@
 """The ISP pipeline: camera profile + config -> ``render(raw, rng)`` and ``unprocess(srgb, record)``.
 
 Order of the forward pipeline (each step a stage of :mod:`ispsim.stages`):
-noise (optional) -> demosaic -> white balance -> colour matrix -> exposure -> local tone ->
+noise (optional) -> demosaic -> white balance -> highlight clip (each channel at saturation, as
+LibRaw) -> colour matrix -> exposure -> local tone ->
 clip [0, 1] -> global tone curve -> OETF -> quantise -> JPEG (optional).
 ``unprocess`` runs it backwards with the record's parameters; without a record it draws
 plausible ones for the camera (a blind inverse ISP in the spirit of Brooks et al. 2019).
@@ -82,8 +83,8 @@ class Pipeline:
         """Gains of the white balances that need no image: given ones, or as-shot from the file's
         metadata (``gains``) or else from the illuminant."""
         if self.config.white_balance == "gains":
-            return np.asarray(self.config.gains, dtype=np.float64)
-        return np.asarray(gains, dtype=np.float64) if gains is not None else self._gains_for_illuminant(gen)
+            return _values(self.config.gains, (3,), "pipeline.gains")
+        return _values(gains, (3,), "gains") if gains is not None else self._gains_for_illuminant(gen)
 
     def _record(self, gains, wb, rng, seed, iso=0.0, shot=0.0, read=0.0) -> Record:
         cam, cfg = self.camera, self.config
@@ -107,12 +108,15 @@ class Pipeline:
         )
 
     # -- forward ----------------------------------------------------------------------------
-    def render(self, raw, rng=None, *, gains=None):
+    def render(self, raw, rng=None, *, gains=None, ccm=None):
         """Normalised RAW -> (sRGB ``(3, H, W)`` in [0, 1], Record).
 
         ``raw`` is a mosaic ``(1, H, W)`` in the camera's CFA order or demosaiced camera RGB
         ``(3, H, W)`` (the NUS-style ground truth). ``gains``: as-shot white balance read from
-        a file's metadata; used when the config's white balance is ``as_shot``.
+        a file's metadata; used when the config's white balance is ``as_shot``. ``ccm``: a 3x3
+        matrix from white-balanced camera RGB to linear sRGB in place of the profile's. Gains
+        (here or in the config) and ``ccm`` may be tensors with ``requires_grad``: the render
+        is then differentiable in them; the record keeps their values.
         """
         gen, seed = as_generator(rng)
         check_image(raw, "render(raw)", channels=(1, 3), even=getattr(raw, "ndim", 0) >= 3 and raw.shape[-3] == 1)
@@ -129,13 +133,23 @@ class Pipeline:
                 raw = quantize.quantize_adc(raw, cam.sensor.black_level, cam.sensor.white_level)
         rgb = demosaic.demosaic(raw, cam.sensor.cfa, cfg.demosaic) if raw.shape[-3] == 1 else raw
         wb = cfg.white_balance
+        live = None  # gains as given, when they are a tensor to differentiate through
         if wb in ("as_shot", "gains"):
-            g = self._fixed_gains(gains, gen)
+            given = cfg.gains if wb == "gains" else gains
+            if is_torch(given):
+                live = given
+                g = _values(given, (3,), "gains")
+            else:
+                g = self._fixed_gains(gains, gen)
         else:
             est = white_balance.estimate_gains(rgb, wb)
             g = np.asarray(est.detach().cpu().numpy() if is_torch(est) else est, dtype=np.float64)
         record = self._record(g, wb, gen, seed, iso, shot, read)
-        return self.finish(rgb, record), record
+        if ccm is not None:
+            record = replace(record, ccm=tuple(float(v) for v in _values(ccm, (3, 3), "ccm").ravel()))
+        clipped = white_balance.clipped_fraction(white_balance.apply_gains(rgb, g), g)
+        record = replace(record, clipped=clipped)
+        return self.finish(rgb, record, gains=live, ccm=ccm), record
 
     @staticmethod
     def _backend_rng(x, gen: np.random.Generator):
@@ -146,19 +160,26 @@ class Pipeline:
         return torch.Generator(device=x.device).manual_seed(int(gen.integers(2**63 - 1)))
 
     @staticmethod
-    def finish(rgb, record: Record):
-        """Demosaiced camera RGB -> sRGB with the record's parameters (deterministic)."""
-        x = quantize.quantize(Pipeline.post_tone(rgb, record), record.output_bits)
+    def finish(rgb, record: Record, *, gains=None, ccm=None):
+        """Demosaiced camera RGB -> sRGB with the record's parameters (deterministic).
+        ``gains`` / ``ccm``: tensors to use in place of the record's values (for gradients)."""
+        x = Pipeline.post_tone(rgb, record, gains=gains, ccm=ccm)
+        if record.output_bits:
+            x = quantize.quantize(x, record.output_bits)
         if record.jpeg_quality:
             x = jpeg.jpeg(x, record.jpeg_quality)
         return x
 
     @staticmethod
-    def post_tone(rgb, record: Record):
-        """The post-tone processing of :meth:`finish` (white balance, matrix, exposure, tone,
-        OETF) without output quantisation: differentiable on tensors (RDDM's PTP loss)."""
-        x = white_balance.apply_gains(rgb, record.gains)
-        x = color.apply_matrix(x, np.asarray(record.ccm).reshape(3, 3))
+    def post_tone(rgb, record: Record, *, gains=None, ccm=None):
+        """The post-tone processing of :meth:`finish` (white balance, highlight clip, matrix,
+        exposure, tone, OETF) without output quantisation: differentiable on tensors (RDDM's
+        PTP loss)."""
+        g = record.gains if gains is None else gains
+        x = white_balance.apply_gains(rgb, g)
+        if record.highlight == "clip":
+            x = white_balance.clip_highlights(x, g)
+        x = color.apply_matrix(x, np.asarray(record.ccm).reshape(3, 3) if ccm is None else ccm)
         x = x * record.exposure
         if record.local_tone > 0:
             x = tone.apply_local(x, record.local_tone, radius=record.local_tone_radius, eps=record.local_tone_eps)
@@ -183,19 +204,31 @@ class Pipeline:
         pipe = Pipeline(self.camera, cfg)
         return pipe._record(pipe._gains_for_illuminant(None), "as_shot", None, None)
 
-    def unprocess(self, srgb, record: Record | None = None, *, rng=None, mosaic: bool = True):
+    def unprocess(self, srgb, record: Record | None = None, *, rng=None, mosaic: bool = True, gains=None, ccm=None):
         """sRGB ``(3, H, W)`` -> (normalised RAW, Record): mosaic ``(1, H, W)`` or camera RGB ``(3, H, W)``.
 
-        With no record, parameters are drawn for the camera (:meth:`draw_blind`).
+        With no record, parameters are drawn for the camera (:meth:`draw_blind`). ``gains`` /
+        ``ccm`` replace the record's (tensors differentiate through). The returned record's
+        ``clipped`` is the share of pixels that reached the highlight clip on the way back:
+        there the RAW is the least one that renders to the input.
         """
         check_image(srgb, "unprocess(srgb)", channels=3)
         check_finite(srgb, "unprocess(srgb)")
         if record is None:
             record = self.draw_blind(rng)
-        return self.invert(srgb, record, mosaic=mosaic), record
+        if gains is not None:
+            record = replace(record, gains=tuple(float(v) for v in _values(gains, (3,), "gains")))
+        if ccm is not None:
+            record = replace(record, ccm=tuple(float(v) for v in _values(ccm, (3, 3), "ccm").ravel()))
+        raw, clipped = Pipeline._invert(srgb, record, mosaic, gains, ccm)
+        return raw, replace(record, clipped=clipped)
 
     @staticmethod
-    def invert(srgb, record: Record, *, mosaic: bool = True):
+    def invert(srgb, record: Record, *, mosaic: bool = True, gains=None, ccm=None):
+        return Pipeline._invert(srgb, record, mosaic, gains, ccm)[0]
+
+    @staticmethod
+    def _invert(srgb, record: Record, mosaic, gains, ccm):
         x = srgb.clip(0, 1)
         x = tone.decode_srgb(x) if record.oetf == "srgb" else tone.decode_gamma(x, record.gamma)
         if record.tone_curve > 0:
@@ -203,9 +236,15 @@ class Pipeline:
         if record.local_tone > 0:
             x = tone.invert_local(x, record.local_tone, radius=record.local_tone_radius, eps=record.local_tone_eps)
         x = x / record.exposure
-        x = color.invert_matrix(x, np.asarray(record.ccm).reshape(3, 3))
-        x = white_balance.remove_gains(x, record.gains)
-        return cfa.mosaic(x, record.cfa) if mosaic else x
+        x = color.invert_matrix(x, np.asarray(record.ccm).reshape(3, 3) if ccm is None else ccm)
+        g = record.gains if gains is None else gains
+        clipped = 0.0
+        if record.highlight == "clip":
+            # The render never leaves a white-balanced value above the clip level.
+            clipped = white_balance.clipped_fraction(x, g)
+            x = white_balance.clip_highlights(x, g)
+        x = white_balance.remove_gains(x, g)
+        return (cfa.mosaic(x, record.cfa) if mosaic else x), clipped
 
     # -- file-boundary fast path ------------------------------------------------------------
     def fusable(self) -> bool:
@@ -237,10 +276,20 @@ class Pipeline:
             return quantize.to_integer(srgb, 8), record
         gen, seed = as_generator(rng)
         record = self._record(self._fixed_gains(gains, gen), self.config.white_balance, gen, seed)
-        matrix = (np.asarray(record.ccm).reshape(3, 3) * np.asarray(record.gains)[None, :]
-                  * (record.exposure / (white - black)))
+        scale = np.asarray(record.gains) / (white - black)
+        level = white_balance.clip_level(record.gains) if record.highlight == "clip" else np.inf
+        matrix = np.asarray(record.ccm).reshape(3, 3) * record.exposure
         lut = _lut(record.tone_curve, record.oetf, record.gamma)
-        return render_mosaic_uint8(dn, cam.sensor.cfa, black, matrix, lut, out), record
+        img, hits = render_mosaic_uint8(dn, cam.sensor.cfa, black, scale, level, matrix, lut, out)
+        return img, replace(record, clipped=hits / dn.size)
+
+
+def _values(x, shape, name) -> np.ndarray:
+    """Float64 values of gains or a matrix given as a tensor or array-like (for the record)."""
+    v = np.asarray(x.detach().cpu().double().numpy() if is_torch(x) else x, dtype=np.float64)
+    if v.shape != shape:
+        raise ShapeError(f"{name}: expected shape {shape}, got {v.shape}")
+    return v
 
 
 def lut_for(record: Record) -> np.ndarray:

@@ -7,7 +7,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 
 from ..errors import ConfigError
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: highlight clipping after white balance (version 1 had none)
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,11 @@ class Record:
     shot: float
     read: float
     seed: int | None = None
+    # "clip": each white-balanced channel is clipped at the saturation level, as LibRaw's default
+    # highlight mode; "none": clipping only after the colour matrix (records of version 1).
+    highlight: str = "clip"
+    clipped: float = 0.0  # share of pixels at the highlight clip: the inverse is a lower bound there
+    source_size: tuple[int, int] | None = None  # (H, W) of the file before cropping to whole CFA cells
     version: int = RECORD_VERSION
 
     def to_dict(self) -> dict:
@@ -54,6 +59,10 @@ class Record:
         if missing:
             raise ConfigError(f"{where}: missing fields {', '.join(missing)}")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        if "highlight" not in values and values.get("version", 1) < 2:
+            values["highlight"] = "none"  # what a version-1 record was rendered with
+        if values.get("highlight", "clip") not in ("clip", "none"):
+            raise ConfigError(f"{where}.highlight: expected 'clip' or 'none', got {values['highlight']!r}")
         for key in ("gains", "white_xy", "ccm"):
             want = {"gains": 3, "white_xy": 2, "ccm": 9}[key]
             if len(values[key]) != want:

@@ -8,6 +8,9 @@
   (``nus_folder``: levels and CFA from the camera profile): black/white normalisation and a
   bilinear demosaic, as the CAM/NUS data were made.
 Loading is a pure function of (index, camera, size, rng).
+
+A finite source also names the scene of each item (``scene_of``): two items of one scene (the
+two views of a stereo pair) share it, so that a dataset's splits can be kept apart by scene.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ def _fit(img, height, width):
 
 class SyntheticSource:
     name = "synthetic"
+    finite = False  # every sample draws its own scene from its own seed
 
     def __init__(self, cct_range, exposure_range):
         self.cct_range, self.exposure_range = cct_range, exposure_range
@@ -73,11 +77,16 @@ class SyntheticSource:
 class SrgbSource:
     """sRGB photographs -> camera RGB through the camera's blind inverse ISP."""
 
+    finite = True
+
     def __init__(self, items: list, exposure_range, label: str):
         self.items, self.exposure_range, self.label = items, exposure_range, label
 
     def __len__(self):
         return len(self.items)
+
+    def scene_of(self, index: int) -> str:
+        return Path(str(self.items[index])).stem
 
     def _read(self, item) -> np.ndarray:
         from ..io import read_srgb
@@ -111,15 +120,23 @@ class SkimageSource(SrgbSource):
         a = a[which] if which is not None else a
         return (a[..., :3].astype(np.float32) / 255).transpose(2, 0, 1).copy()
 
+    def scene_of(self, index: int) -> str:
+        return self.items[index][0]  # both views of the stereo pair are one scene
+
 
 class RawSource:
     """RAW files: normalise, bilinear demosaic, optional box downsampling (CAM used 1/4)."""
+
+    finite = True
 
     def __init__(self, files: list[Path], downsample: int, use_profile_levels: bool, label: str):
         self.files, self.downsample, self.use_profile_levels, self.label = files, downsample, use_profile_levels, label
 
     def __len__(self):
         return len(self.files)
+
+    def scene_of(self, index: int) -> str:
+        return self.files[index].stem
 
     def load(self, index, camera, height, width, rng) -> Scene:
         from ..io import read_raw

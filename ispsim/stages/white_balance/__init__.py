@@ -9,7 +9,9 @@ As-shot gains from a camera profile and an illuminant live in :mod:`ispsim.stage
 
 from __future__ import annotations
 
-from ..._checks import check_image
+import numpy as np
+
+from ..._checks import check_image, is_torch
 from ...errors import ShapeError
 from .._spec import StageSpec, check_method, kernels
 
@@ -42,6 +44,37 @@ def remove_gains(rgb, gains):
     """Inverse of :func:`apply_gains`."""
     check_image(rgb, "remove_gains(rgb)", channels=3)
     return kernels(__name__, rgb).scale(rgb, _check_gains(gains, rgb), invert=True)
+
+
+def clip_level(gains):
+    """Where a white-balanced channel saturates: the smallest gain (G = 1 for green-normalised
+    gains of at least 1). dcraw/LibRaw scale so that the least-gained channel's saturation is the
+    output maximum and clip every channel there, so a saturated photosite stays neutral."""
+    if is_torch(gains):
+        return gains.min()
+    return float(min(float(g) for g in gains))
+
+
+def clip_highlights(rgb, gains):
+    """Clip white-balanced RGB ``(*, 3, H, W)`` at :func:`clip_level` (LibRaw's default
+    highlight mode). Values below the level pass unchanged, so the inverse stays exact there."""
+    check_image(rgb, "clip_highlights(rgb)", channels=3)
+    level = clip_level(gains)
+    if is_torch(rgb):
+        import torch
+
+        return torch.minimum(rgb, torch.as_tensor(level, dtype=rgb.dtype, device=rgb.device))
+    return np.minimum(rgb, rgb.dtype.type(level))
+
+
+def clipped_fraction(rgb, gains) -> float:
+    """Share of pixels with a white-balanced channel at or above the clip level: where the
+    render lost information and the inverse gives only a lower bound."""
+    level = clip_level(gains)
+    if is_torch(rgb):
+        level = float(level.detach()) if is_torch(level) else level
+        return float((rgb.detach() >= level * (1 - 1e-6)).any(dim=-3).double().mean())
+    return float((rgb >= level * (1 - 1e-6)).any(axis=-3).mean())
 
 
 def estimate_gains(rgb, method: str = "gray_world", *, p: float = 6.0, percentile: float = 99.0):
