@@ -42,7 +42,7 @@ def dataset_path(recipe, size: str, data_dir: str | Path | None = None) -> Path:
 
 
 def dataset_hash(recipe, ds: SuiteDataset) -> str:
-    blob = f"{recipe.text}|{ds.size}|{ds.split}|{ds.reference}|{ds.rate}"
+    blob = f"{recipe.digest()}|{ds.size}|{ds.split}|{ds.reference}|{ds.rate}"
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from .. import __version__
 from ..errors import ConfigError
 from .generators import field_shapes, split_count
-from .recipe import SPLITS, Recipe, parse_recipe
+from .recipe import GENERATOR_VERSION, SPLITS, Recipe, parse_recipe
 
 SAMPLES, FAILED = "_samples", "_failed"
 
@@ -81,6 +81,10 @@ class DatasetStore:
         size = recipe.size(size_name)
         if (path / "zarr.json").exists():
             store = cls(path)
+            if store.meta.get("generator", 1) != GENERATOR_VERSION:
+                raise ConfigError(
+                    f"{path}: built by an older dataset generator (version {store.meta.get('generator', 1)}, now "
+                    f"{GENERATOR_VERSION}: its samples differ); build into a new folder")
             if store.meta["recipe"] != recipe.text or store.size_name != size_name:
                 raise ConfigError(
                     f"{path}: holds a build of another recipe or size ({store.recipe.name!r}, {store.size_name!r}); "
@@ -98,7 +102,7 @@ class DatasetStore:
         group.attrs["ispsim"] = {
             "recipe": recipe.text, "recipe_name": recipe.name, "style": recipe.style, "seed": recipe.seed,
             "size": size_name, "version": __version__, "fields": {k: list(v) for k, v in fields.items()},
-            "counts": counts, "cameras": list(recipe.cameras),
+            "counts": counts, "cameras": list(recipe.cameras), "generator": GENERATOR_VERSION,
         }
         return cls(path)
 
