@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -272,3 +274,14 @@ def test_list_names_only_the_checkpoints_a_method_loads(capsys):
     assert "none shipped" in shipped["rddm-allinone"] and "none shipped" in shipped["rddm-rawloss"]
     assert "rawmamba-no-base-cpu-image" in shipped["rawmamba-no-base"]
     assert "rawmamba-no-base" not in shipped["rawmamba-no-geb"]
+
+
+def test_a_torn_last_cache_line_is_dropped_with_a_warning_and_rerun(tmp_path, capsys):
+    from ispsim.bench.runner import read_cache
+
+    cache = tmp_path / "m-abc-def.jsonl"
+    cache.write_text(json.dumps({"index": 0, "psnr": 40.0}) + "\n" + '{"index": 1, "psn')  # killed mid-write
+    done = read_cache(cache)
+    assert list(done) == [0]
+    assert "m-abc-def.jsonl: dropped 1 torn" in capsys.readouterr().err
+    assert cache.read_text() == json.dumps({"index": 0, "psnr": 40.0}) + "\n"  # appends start on a whole line

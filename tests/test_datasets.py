@@ -17,6 +17,7 @@ from ispsim.datasets.loaders import ClipDataset, ImageDataset, PatchDataset
 from ispsim.datasets.recipe import load_recipe, parse_recipe
 from ispsim.datasets.sampling import ReferenceSampler
 from ispsim.datasets.store import DatasetStore
+from ispsim.cli.main import main
 from ispsim.errors import ConfigError
 from ispsim.pipeline import Pipeline, Record
 
@@ -290,3 +291,30 @@ def test_mosaic_patches_keep_the_bayer_phase(tmp_path):
     assert all(y % 2 == 0 and x % 2 == 0 for _, y, x in ds.items)
     item = ds[3]
     assert item["lq_raw"].shape == (1, 32, 32) and item["linear"].shape == (3, 32, 32)
+
+
+def test_a_kill_while_the_store_is_created_leaves_nothing_or_a_resumable_store(tmp_path):
+    """kill -9 at an injected point inside creation (after the group's zarr.json, before the
+    attributes), then build again: it must build, not refuse the folder."""
+    import subprocess
+    import sys
+    import textwrap
+
+    out = tmp_path / "s"
+    code = textwrap.dedent(f"""
+        import os, signal
+        import zarr
+        from ispsim.datasets.recipe import load_recipe
+        from ispsim.datasets.store import DatasetStore
+        real = zarr.Group.create_array
+        def create_array(self, *a, **k):
+            os.kill(os.getpid(), signal.SIGKILL)  # dies with the group's zarr.json written, nothing else
+        zarr.Group.create_array = create_array
+        DatasetStore.create_or_open({str(out)!r}, load_recipe("rddm"), "quick")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert proc.returncode == -9
+    assert not out.exists()  # the half-made skeleton sits under a hidden temporary name
+    assert main(["dataset", "build", "rddm", "-o", str(out), "-q"]) == 0
+    assert not list(tmp_path.glob(".s.creating-*"))
+    assert DatasetStore(out).verify() == []

@@ -41,6 +41,34 @@ def dataset_path(recipe, size: str, data_dir: str | Path | None = None) -> Path:
     return Path(data_dir or default_data_dir()) / f"{recipe.name}-{recipe.digest()}-{size}"
 
 
+def read_cache(path: Path) -> dict:
+    """Cached result rows by image index. A line torn by a crash mid-write (or otherwise not a
+    row) is dropped with a warning naming the file, and cut from it, so the run redoes that image
+    and appends after whole lines only."""
+    done: dict = {}
+    if not path.exists():
+        return done
+    data = path.read_bytes()
+    good, bad = [], 0
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            done[row["index"]] = row
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            bad += 1
+            continue
+        good.append(line)
+    if bad:
+        print(f"bench: warning: {path}: dropped {bad} torn or unreadable line(s); those images run again",
+              file=sys.stderr)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        tmp.write_bytes(b"".join(g + b"\n" for g in good))
+        os.replace(tmp, path)
+    return done
+
+
 def dataset_hash(recipe, ds: SuiteDataset) -> str:
     blob = f"{recipe.digest()}|{ds.size}|{ds.split}|{ds.reference}|{ds.rate}"
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -151,11 +179,7 @@ class Runner:
                         print(f"bench: {name} skipped on {ds.key}: it cannot be trained here: {e}", file=sys.stderr)
                         continue
                 cache = self.cache / f"{name}-{method.settings_digest()}-{dhash}.jsonl"
-                done = {}
-                if cache.exists():
-                    for line in cache.read_text().splitlines():
-                        row = json.loads(line)
-                        done[row["index"]] = row
+                done = read_cache(cache)
                 todo = [i for i in indices if i not in done]
                 bar = tqdm(total=len(indices), initial=len(indices) - len(todo), desc=f"{name} on {ds.key}",
                            unit="img", disable=not self.progress, file=sys.stderr)
@@ -168,8 +192,9 @@ class Runner:
                             done[i] = self._failed(method, store, ds, i, dhash, e)
                             print(f"bench: {name} failed on {ds.key} #{i}: {done[i]['error']}", file=sys.stderr)
                         else:  # only successes are cached: a failed image is tried again next run
-                            f.write(json.dumps(row) + "\n")
+                            f.write(json.dumps(row) + "\n")  # whole lines only: a crash loses at most one
                             f.flush()
+                            os.fsync(f.fileno())
                             done[i] = row
                         bar.update(1)
                 bar.close()

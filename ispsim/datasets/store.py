@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,9 +91,18 @@ class DatasetStore:
                     f"{path}: holds a build of another recipe or size ({store.recipe.name!r}, {store.size_name!r}); "
                     "choose a new output folder to build this one")
             return store
+        if path.is_dir() and any(path.iterdir()):
+            raise ConfigError(f"{path}: a folder that is neither empty nor an ispsim store; choose a new output folder")
         fields = field_shapes(recipe, size)
         counts = {s: split_count(recipe, size, s) for s in SPLITS}
-        group = zarr.open_group(str(path), mode="w")
+        # The skeleton is made under a temporary name and renamed into place whole: a crash at any
+        # instant leaves either no store (and a hidden leftover, removed by the next creation) or
+        # a complete skeleton that resumes.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{path.name}.creating-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = path.parent / f".{path.name}.creating-{os.getpid()}"
+        group = zarr.open_group(str(tmp), mode="w")
         for split, n in counts.items():
             if n == 0:
                 continue
@@ -104,6 +114,9 @@ class DatasetStore:
             "size": size_name, "version": __version__, "fields": {k: list(v) for k, v in fields.items()},
             "counts": counts, "cameras": list(recipe.cameras), "generator": GENERATOR_VERSION,
         }
+        if path.is_dir():
+            path.rmdir()  # empty (checked above): rename() needs the name free
+        os.rename(tmp, path)
         return cls(path)
 
     # -- samples ----------------------------------------------------------------------------
