@@ -15,3 +15,7 @@ class InputFileError(ValueError):
 
 class BackendError(TypeError):
     """An argument is neither a NumPy array nor a torch tensor, or the backends are mixed."""
+
+
+class DataError(ValueError):
+    """A stored sample or file is damaged: named by store, split, index and field."""

@@ -13,7 +13,8 @@ def cmd_build(args) -> int:
 
     recipe = load_recipe(args.recipe)
     report = build(recipe, args.output, args.size, workers=args.workers, dask=args.dask, progress=not args.quiet)
-    print(f"{recipe.name}/{args.size} -> {args.output}: built {report.built}, already complete {report.skipped}, "
+    print(f"{recipe.name}/{args.size} -> {args.output}: built {report.built}, already complete and re-checked "
+          f"{report.skipped}, repaired {report.repaired}, "
           f"failed {len(report.failed)} in {report.seconds:.1f} s ({report.samples_per_s:.1f} samples/s, "
           f"{report.mb_per_s:.1f} MB/s)")
     for split, index, msg in report.failed:
@@ -33,6 +34,13 @@ def cmd_info(args) -> int:
     for split, n in s.counts.items():
         done = len(s.done_indices(split))
         print(f"  {split:5s} {done}/{n} complete")
+    print("  (complete: a completion marker is present; chunk contents are not checked here, "
+          "`ispsim dataset verify` checks them)")
+    unreadable = [f"{sp}/{i}" for sp in s.counts for i in s.done_indices(sp) if _unreadable(s, sp, i)]
+    if unreadable:
+        print(f"  unreadable markers: {', '.join(unreadable)}")
+    for (sp, name), why in s.metadata_problems().items():
+        print(f"  damaged array metadata {sp}/{name}: {why}")
     from ..datasets.generators import scene_summary
 
     try:
@@ -50,6 +58,14 @@ def cmd_info(args) -> int:
         if len(num.columns):
             print(num.describe().loc[["mean", "min", "max"]].to_string())
     return 0
+
+
+def _unreadable(store, split, index) -> bool:
+    try:
+        store.read_marker(split, index)
+    except ConfigError:
+        return True
+    return False
 
 
 def cmd_verify(args) -> int:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, InputFileError, ShapeError
+from ..errors import ConfigError, DataError, InputFileError, ShapeError
 
-USER_ERRORS = (ConfigError, InputFileError, ShapeError)
+USER_ERRORS = (ConfigError, DataError, InputFileError, ShapeError)
 SRGB_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 

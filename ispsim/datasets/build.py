@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ SAMPLE_ERRORS = (ValueError, OSError, TypeError)
 class BuildReport:
     built: int = 0
     skipped: int = 0
+    repaired: int = 0  # damaged samples or metadata found on resume and made again
     failed: list = field(default_factory=list)  # (split, index, error)
     seconds: float = 0.0
     nbytes: int = 0
@@ -91,11 +94,43 @@ def build(recipe: Recipe, out: str | Path, size: str = "quick", *, workers: int 
 
     # Up front, once: a missing scene folder or too few scenes for the splits (no store is made).
     scene_plan(recipe, recipe.size(size))
+    with build_lock(Path(out)):
+        return _build_locked(recipe, out, size, workers, dask, progress, tqdm)
+
+
+@contextlib.contextmanager
+def build_lock(out: Path):
+    """One build per store at a time: an exclusive ``fcntl`` lock on ``.<store>.lock`` beside it,
+    released when the process ends however it ends. A second build waits and says whose it is.
+    Dask and pool workers write disjoint chunks under their coordinator's lock."""
+    import fcntl
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = out.parent / f".{out.name}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            print(f"{out}: another build holds {lock} (pid {holder}); waiting for it to finish", file=sys.stderr)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _build_locked(recipe, out, size, workers, dask, progress, tqdm) -> BuildReport:
     store = DatasetStore.create_or_open(out, recipe, size)
     path = str(Path(out).resolve())
+    repaired = store.repair()  # what a skipped sample would hide: damaged chunks, markers, metadata
+    for line in repaired:
+        print(f"{out}: {line}", file=sys.stderr)
     todo = store.pending()
     total = sum(store.counts.values())
-    report = BuildReport(skipped=total - len(todo))
+    report = BuildReport(skipped=total - len(todo), repaired=len(repaired))
     bar = tqdm(total=total, initial=report.skipped, unit="sample", desc=f"build {recipe.name}/{size}",
                disable=not progress, file=sys.stderr, smoothing=0.1)
     t0 = time.perf_counter()

@@ -17,7 +17,11 @@ from .store import DatasetStore
 
 
 class _StoreDataset(Dataset):
-    def __init__(self, store, split, fields, camera):
+    """``verify`` (default on): each sample's fields are checked against its marker's sha256 the
+    first time this reader (or this DataLoader worker) decodes them; a damaged sample raises a
+    DataError naming store, split, index and field instead of returning NaNs or another image."""
+
+    def __init__(self, store, split, fields, camera, verify=True):
         self.store = store if isinstance(store, DatasetStore) else DatasetStore(store)
         if split not in self.store.counts or self.store.counts[split] == 0:
             raise ConfigError(f"{self.store.path}: no split {split!r} in this store")
@@ -29,6 +33,16 @@ class _StoreDataset(Dataset):
         self.samples = [i for i in self.store.done_indices(split)
                         if camera is None or self.store.params(split, i)["camera"] == camera]
         self._arrays = {}
+        self.verify = verify
+        self._verified: set = set()
+
+    def _sample(self, name, i):
+        """The whole decoded sample (one chunk: Zarr decodes it whole for any crop anyway)."""
+        if not self.verify or (i, name) in self._verified:
+            return self._array(name)[i]
+        a = self.store.read_field(self.split, i, name, self.store.read_marker(self.split, i)["sha256"].get(name))
+        self._verified.add((i, name))
+        return a
 
     def _array(self, name):
         if name not in self._arrays:  # opened lazily: each DataLoader worker opens its own
@@ -38,6 +52,7 @@ class _StoreDataset(Dataset):
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_arrays"] = {}
+        state["_verified"] = set()
         return state
 
 
@@ -45,8 +60,8 @@ class PatchDataset(_StoreDataset):
     """Overlapping ``patch`` x ``patch`` crops (stride ``stride``) of image-style stores."""
 
     def __init__(self, store, split="train", *, patch=128, stride=None, fields=None, camera=None,
-                 reference: ReferenceSampler | None = None, seed: int = 0):
-        super().__init__(store, split, fields, camera)
+                 reference: ReferenceSampler | None = None, seed: int = 0, verify: bool = True):
+        super().__init__(store, split, fields, camera, verify)
         h, w = self.store.size.height, self.store.size.width
         if self.store.recipe.style == "rvd":
             raise ConfigError("PatchDataset reads image stores; use ClipDataset for rvd")
@@ -64,10 +79,15 @@ class PatchDataset(_StoreDataset):
     def __len__(self):
         return len(self.items)
 
+    def _crop(self, name, i, y, x, ph, pw):
+        if self.verify and (i, name) not in self._verified:
+            return self._sample(name, i)[:, y:y + ph, x:x + pw]
+        return self._array(name)[i, :, y:y + ph, x:x + pw]
+
     def __getitem__(self, k):
         i, y, x = self.items[k]
         ph, pw = self.patch
-        out = {name: torch.from_numpy(np.ascontiguousarray(self._array(name)[i, :, y:y + ph, x:x + pw]))
+        out = {name: torch.from_numpy(np.ascontiguousarray(self._crop(name, i, y, x, ph, pw)))
                for name in self.fields}
         out["index"] = torch.tensor([i, y, x])
         if self.reference is not None:
@@ -79,8 +99,9 @@ class PatchDataset(_StoreDataset):
 class ImageDataset(PatchDataset):
     """Whole images (for testing)."""
 
-    def __init__(self, store, split="test", *, fields=None, camera=None, reference=None, seed=0):
-        super().__init__(store, split, patch=None, fields=fields, camera=camera, reference=reference, seed=seed)
+    def __init__(self, store, split="test", *, fields=None, camera=None, reference=None, seed=0, verify=True):
+        super().__init__(store, split, patch=None, fields=fields, camera=camera, reference=reference, seed=seed,
+                         verify=verify)
 
 
 class ClipDataset(_StoreDataset):
@@ -89,8 +110,8 @@ class ClipDataset(_StoreDataset):
     Frame 0 is the metadata frame: its (sRGB, RAW) pair is the reference for the rest.
     """
 
-    def __init__(self, store, split="test", *, fields=None, camera=None):
-        super().__init__(store, split, fields, camera)
+    def __init__(self, store, split="test", *, fields=None, camera=None, verify=True):
+        super().__init__(store, split, fields, camera, verify)
         if self.store.recipe.style != "rvd":
             raise ConfigError(f"{self.store.path}: ClipDataset reads rvd stores, this one is {self.store.recipe.style}")
 
@@ -99,6 +120,6 @@ class ClipDataset(_StoreDataset):
 
     def __getitem__(self, k):
         i = self.samples[k]
-        out = {name: torch.from_numpy(self._array(name)[i]) for name in self.fields}
+        out = {name: torch.from_numpy(self._sample(name, i)) for name in self.fields}
         out["index"] = torch.tensor(i)
         return out

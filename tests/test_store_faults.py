@@ -1,0 +1,109 @@
+"""Fault injection on dataset stores: each damage is found, named, and healed by the next build."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ispsim.cli.main import main
+from ispsim.datasets.loaders import ImageDataset, PatchDataset
+from ispsim.datasets.store import DatasetStore
+from ispsim.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pristine") / "s"
+    assert main(["dataset", "build", "rddm", "-o", str(out), "-q"]) == 0
+    return out
+
+
+@pytest.fixture
+def store(pristine, tmp_path):
+    out = tmp_path / "s"
+    shutil.copytree(pristine, out)
+    return out
+
+
+def _bytes(path):
+    s = DatasetStore(path)
+    return {(sp, i): {k: v.tobytes() for k, v in s.read_sample(sp, i).items()} for sp in s.counts for i in range(s.counts[sp])}
+
+
+def _rebuild_heals(store, pristine, capsys):
+    assert main(["dataset", "build", "rddm", "-o", str(store), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "repaired 0" not in out
+    assert DatasetStore(store).verify() == []
+    assert _bytes(store) == _bytes(pristine)
+
+
+def test_flipped_byte_in_a_chunk_is_named_by_the_loader_and_rebuilt(store, pristine, capsys):
+    s = DatasetStore(store)
+    f = s.chunk_file("test", "linear", 1)
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"sample test/1, field 'linear'"):
+        [ImageDataset(store, "test")[k] for k in range(4)]
+    _rebuild_heals(store, pristine, capsys)
+
+
+def test_deleted_chunk_is_not_read_as_nan(store, pristine, capsys):
+    s = DatasetStore(store)
+    s.chunk_file("train", "lq_raw", 2).unlink()
+    with pytest.raises(DataError, match=r"train/2, field 'lq_raw'.*sha256"):
+        [PatchDataset(store, "train", patch=32)[k] for k in range(len(PatchDataset(store, "train", patch=32)))]
+    _rebuild_heals(store, pristine, capsys)
+
+
+def test_swapped_chunks_are_caught(store, pristine, capsys):
+    s = DatasetStore(store)
+    a, b = s.chunk_file("test", "hq_srgb", 0), s.chunk_file("test", "hq_srgb", 1)
+    ta, tb = a.read_bytes(), b.read_bytes()
+    a.write_bytes(tb)
+    b.write_bytes(ta)
+    with pytest.raises(DataError, match="test/0, field 'hq_srgb'"):
+        s.read_sample("test", 0)
+    _rebuild_heals(store, pristine, capsys)
+
+
+def test_truncated_array_metadata_is_reported_once_and_rewritten(store, pristine, capsys):
+    f = store / "train" / "lq_raw" / "zarr.json"
+    f.write_text(f.read_text()[:40])
+    problems = DatasetStore(store).verify()
+    assert len(problems) == 1 and "train/lq_raw/zarr.json" in str(problems[0])
+    _rebuild_heals(store, pristine, capsys)
+
+
+def test_corrupt_marker_does_not_crash_info_and_is_rebuilt(store, pristine, capsys):
+    m = DatasetStore(store).marker("val", 0)
+    m.write_text(m.read_text()[:30])
+    assert main(["dataset", "info", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "unreadable markers: val/0" in out and "not checked here" in out
+    _rebuild_heals(store, pristine, capsys)
+
+
+@pytest.mark.parametrize("command", ["info", "verify", "build"])
+def test_truncated_root_metadata_gives_one_line_naming_the_file(store, capsys, command):
+    f = store / "zarr.json"
+    f.write_text(f.read_text()[:100])
+    argv = ["dataset", command, str(store)] if command != "build" else ["dataset", "build", "rddm", "-o", str(store)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "zarr.json" in err[0] and "unreadable" in err[0]
+
+
+def test_two_builds_on_one_folder_build_each_sample_once(tmp_path):
+    out = tmp_path / "s"
+    cmd = [sys.executable, "-c", "import sys; from ispsim.cli.main import main; sys.exit(main(sys.argv[1:]))",
+           "dataset", "build", "rddm", "-o", str(out), "-q"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
+    assert all(code == 0 for _, _, code in results), results
+    built = sum(int(o.split("built ")[1].split(",")[0]) for o, _, _ in results)
+    assert built == sum(DatasetStore(out).counts.values())  # nobody built a sample twice
+    assert DatasetStore(out).verify() == []
