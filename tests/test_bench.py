@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from ispsim.bench.report import bootstrap_ci
 from ispsim.bench.runner import resolve_methods
@@ -285,3 +286,24 @@ def test_a_torn_last_cache_line_is_dropped_with_a_warning_and_rerun(tmp_path, ca
     assert list(done) == [0]
     assert "m-abc-def.jsonl: dropped 1 torn" in capsys.readouterr().err
     assert cache.read_text() == json.dumps({"index": 0, "psnr": 40.0}) + "\n"  # appends start on a whole line
+
+
+def test_a_damaged_checkpoint_is_a_failure_on_the_leaderboard_and_the_run_exits_non_zero(tmp_path, suite, monkeypatch,
+                                                                                        capsys):
+    from ispsim.errors import DataError
+    from ispsim.methods.checkpoints import load_checkpoint, write_card
+    from ispsim.methods.rawmamba.method import RAWMamba
+
+    bad = tmp_path / "w.pt"
+    torch.save({"w": torch.zeros(3)}, bad)
+    write_card(bad, {"sha256": "0" * 64})  # weights that are not the card's
+    monkeypatch.setattr(RAWMamba, "fit", lambda self, store, progress=True: load_checkpoint(bad))
+    assert run(tmp_path, suite, "--methods", "sam-rbf,rawmamba") == 1
+    assert "rawmamba failed on tiny/quick/test" in capsys.readouterr().err
+    board = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert "## Failures" in board and "rawmamba" in board and "does not match its model card" in board
+    assert "| sam-rbf |" in board  # the others still ranked
+    card = bad.with_suffix(".json")
+    card.write_text(card.read_text()[:10])
+    with pytest.raises(DataError, match=r"w\.json: model card is unreadable"):
+        load_checkpoint(bad)

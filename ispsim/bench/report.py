@@ -186,8 +186,11 @@ def write_report(out: Path, df, suite_name: str, profile: str, bootstrap: int, l
         md += [f"{lpips_note}", ""]
     body_html = []
     if len(failed):  # listed first: a mean over fewer images must not pass unnoticed
-        rows = [["method", "dataset", "camera", "image", "error"]] + [
-            [r["method"], r["dataset"], r["camera"], str(r["index"]), str(r["error"])] for _, r in failed.iterrows()]
+        rows = [["method", "dataset", "images", "error"]]
+        for (m, d, err), g in failed.groupby(["method", "dataset", "error"], sort=False):
+            ids = sorted(int(i) for i in g["index"])
+            shown = ", ".join(map(str, ids[:8])) + (f", ... ({len(ids)} in all)" if len(ids) > 8 else "")
+            rows.append([m, d, shown, str(err)])
         md += [f"## Failures ({len(failed)} images, left out of the means)", "", _markdown(rows), ""]
         body_html.append(f"<h2>Failures ({len(failed)} images, left out of the means)</h2>{_html_table(rows)}")
     for (track, dataset), group in (summary.groupby(["track", "dataset"], sort=False) if len(summary) else ()):

@@ -23,7 +23,7 @@ from ..datasets.build import build
 from ..datasets.recipe import load_recipe
 from ..datasets.sampling import ReferenceSampler
 from ..datasets.store import DatasetStore
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..methods import REGISTRY, Reference, create_method
 from ..pipeline import Pipeline, Record
 from .metrics import peak_signal_noise_ratio, structural_similarity
@@ -174,6 +174,10 @@ class Runner:
                     except ModuleNotFoundError as e:  # an optional extra (rddm: diffusers, peft) is not installed
                         print(f"bench: {name} skipped: it needs {e.name}, which is not installed "
                               f"(pip install 'ispsim[{method.info.extra or e.name}]')", file=sys.stderr)
+                        continue
+                    except DataError as e:  # damaged weights or card: a failure on the leaderboard, not a gap
+                        print(f"bench: {name} failed on {ds.key}: {e}", file=sys.stderr)
+                        rows += [self._failed(method, store, ds, i, dhash, e) for i in indices]
                         continue
                     except ConfigError as e:  # e.g. a store without training data: the other methods still run
                         print(f"bench: {name} skipped on {ds.key}: it cannot be trained here: {e}", file=sys.stderr)

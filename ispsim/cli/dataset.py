@@ -12,7 +12,8 @@ def cmd_build(args) -> int:
     from ..datasets.recipe import load_recipe
 
     recipe = load_recipe(args.recipe)
-    report = build(recipe, args.output, args.size, workers=args.workers, dask=args.dask, progress=not args.quiet)
+    report = build(recipe, args.output, args.size, workers=args.workers, dask=args.dask, progress=not args.quiet,
+                   allow_large=args.allow_large)
     print(f"{recipe.name}/{args.size} -> {args.output}: built {report.built}, already complete and re-checked "
           f"{report.skipped}, repaired {report.repaired}, "
           f"failed {len(report.failed)} in {report.seconds:.1f} s ({report.samples_per_s:.1f} samples/s, "
@@ -102,7 +103,9 @@ def add_parser(sub) -> None:
     b.add_argument("--size", default="quick", help="a [sizes.NAME] of the recipe (default quick)")
     b.add_argument("--workers", type=int, default=1, help="processes on this machine (default 1)")
     b.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler address, or 'local' for a LocalCluster of --workers")
-    b.add_argument("--quiet", "-q", action="store_true")
+    b.add_argument("--allow-large", action="store_true",
+                   help=f"build past the size limits (a side above 8192, a split above 100000 samples, 64 GB)")
+    b.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_build)
     i = ds.add_parser("info", help="what a store holds")
     i.add_argument("store")

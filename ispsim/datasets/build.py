@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import ConfigError
 from .generators import make_sample
 from .recipe import Recipe
 from .store import DatasetStore
@@ -86,11 +87,19 @@ def _pool_context():
 
 
 def build(recipe: Recipe, out: str | Path, size: str = "quick", *, workers: int = 1, dask: str | None = None,
-          progress: bool = True) -> BuildReport:
+          progress: bool = True, allow_large: bool = False) -> BuildReport:
     """Build (or resume) ``recipe`` at ``size`` into the store ``out``."""
     from tqdm import tqdm
 
     from .generators import scene_plan
+    from .recipe import check_size
+
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: expected at least 1")
+    nbytes = check_size(recipe, size, allow_large=allow_large)
+    if progress:
+        print(f"{recipe.name}/{size}: {sum(recipe.size(size).counts.values()) * len(recipe.cameras)} samples, "
+              f"about {nbytes / 1e6:.0f} MB before compression", file=sys.stderr)
 
     # Up front, once: a missing scene folder or too few scenes for the splits (no store is made).
     scene_plan(recipe, recipe.size(size))

@@ -9,6 +9,7 @@ expected. A sample is a pure function of (recipe, seed, split, index).
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def _range(value, where, *, lo=None, hi=None, integer=False):
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
         raise ConfigError(f"{where}: expected [low, high], got {value!r}")
     a, b = value
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise ConfigError(f"{where}: expected finite numbers, got {value!r}")
     if a > b or (lo is not None and a < lo) or (hi is not None and b > hi):
         bounds = f" within [{lo}, {hi}]" if lo is not None or hi is not None else ""
         raise ConfigError(f"{where}: expected low <= high{bounds}, got {value!r}")
@@ -121,8 +124,9 @@ def _dataclass_from(cls, table, where, converters):
         values[key] = conv(value, f"{where}.{key}") if conv else value
     for key, value in values.items():
         default = next(f.default for f in fields(cls) if f.name == key)
-        if isinstance(default, (int, float)) and not isinstance(default, bool) and not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}.{key}: expected a number, got {value!r}")
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and (
+                not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)):
+            raise ConfigError(f"{where}.{key}: expected a finite number, got {value!r}")
     return cls(**values)
 
 
@@ -138,6 +142,8 @@ def parse_recipe(text: str, path: str | Path = "<recipe>") -> Recipe:
          where, required=("dataset", "isp", "sizes"))
     d = take(data["dataset"], {"name": str, "style": str, "seed": int, "description": str}, f"{where}: [dataset]",
              required=("name", "style", "seed"))
+    if d["seed"] < 0:
+        raise ConfigError(f"{where}: [dataset].seed: expected a seed >= 0, got {d['seed']}")
     if d["style"] not in STYLES:
         raise ConfigError(f"{where}: [dataset].style: expected one of {', '.join(STYLES)}, got {d['style']!r}")
     scenes = _dataclass_from(Scenes, data.get("scenes", {}), f"{where}: [scenes]", {
@@ -152,6 +158,9 @@ def parse_recipe(text: str, path: str | Path = "<recipe>") -> Recipe:
                required=("cameras",))
     if not isp["cameras"]:
         raise ConfigError(f"{where}: [isp].cameras: name at least one camera")
+    bad = [c for c in isp["cameras"] if not isinstance(c, str)]
+    if bad:
+        raise ConfigError(f"{where}: [isp].cameras: expected camera names (strings), got {bad!r}")
     try:
         cameras = tuple(resolve_name(c) for c in isp["cameras"])
     except ConfigError as e:
@@ -178,13 +187,18 @@ def parse_recipe(text: str, path: str | Path = "<recipe>") -> Recipe:
         "iso": lambda v, w: _range(v, w, lo=1.0),
         "bayer": lambda v, w: tuple(_pattern(p, w) for p in v),
     })
+    if not degradation.bayer:
+        raise ConfigError(f"{where}: [degradation].bayer: name at least one Bayer order from {', '.join(PATTERNS)}")
     if degradation.blur_kernel % 2 == 0 or degradation.blur_kernel < 3:
         raise ConfigError(f"{where}: [degradation].blur_kernel: expected an odd size >= 3, got {degradation.blur_kernel}")
     if not 0 <= degradation.second_order <= 1:
         raise ConfigError(f"{where}: [degradation].second_order: expected a probability, got {degradation.second_order}")
     motion = _dataclass_from(Motion, data.get("motion", {}), f"{where}: [motion]", {})
-    if motion.frames < 2:
-        raise ConfigError(f"{where}: [motion].frames: a clip needs at least 2 frames, got {motion.frames}")
+    if not 2 <= motion.frames <= 64:
+        raise ConfigError(f"{where}: [motion].frames: a clip has 2 to 64 frames, got {motion.frames}")
+    for key in ("pan", "zoom", "rotate", "object_speed", "drift"):
+        if getattr(motion, key) < 0:
+            raise ConfigError(f"{where}: [motion].{key}: expected a value >= 0, got {getattr(motion, key)}")
     sizes = {}
     for name, table in data["sizes"].items():
         w = f"{where}: [sizes.{name}]"
@@ -249,6 +263,37 @@ def _check_used(data: dict, style: str, source: str, where: str) -> None:
                               f"ground truth was made")
         if "iso" in table and noise == "none":
             raise ConfigError(f"{where}: {name}.iso: no noise is added (noise = 'none'), so the ISO has no effect")
+
+
+# What a store may hold unless the build is told --allow-large: sizes that are almost surely a typo.
+MAX_SIDE = 8192
+MAX_SAMPLES = 100_000
+MAX_BYTES = 64e9
+
+
+def check_size(recipe: Recipe, size_name: str, *, allow_large: bool = False) -> int:
+    """Uncompressed bytes of the store ``recipe`` makes at ``size_name``; a side, a count or a
+    total past the limits is an error naming the field and the limit, unless ``allow_large``."""
+    from .generators import field_shapes
+
+    size = recipe.size(size_name)
+    where = f"{recipe.path}: [sizes.{size_name}]"
+    per_sample = sum(4 * math.prod(shape) for shape in field_shapes(recipe, size).values())
+    total = per_sample * sum(size.counts.values()) * len(recipe.cameras)
+    if allow_large:
+        return total
+    for side in ("height", "width"):
+        if getattr(size, side) > MAX_SIDE:
+            raise ConfigError(f"{where}.{side}: {getattr(size, side)} is above the limit of {MAX_SIDE}; "
+                              f"pass --allow-large if you mean it")
+    for split, n in size.counts.items():
+        if n > MAX_SAMPLES:
+            raise ConfigError(f"{where}.{split}: {n} samples is above the limit of {MAX_SAMPLES}; "
+                              f"pass --allow-large if you mean it")
+    if total > MAX_BYTES:
+        raise ConfigError(f"{where}: the store would hold {total / 1e9:.1f} GB uncompressed, above the limit of "
+                          f"{MAX_BYTES / 1e9:.0f} GB; pass --allow-large if you mean it")
+    return total
 
 
 def _pattern(p, where):

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 
 
 def sha256_of(path: Path) -> str:
@@ -49,12 +49,27 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
     path = Path(path)
     card_path = path.with_suffix(".json")
     if not path.is_file() or not card_path.is_file():
-        raise ConfigError(f"{path}: checkpoint or its model card {card_path.name} is missing")
-    card = json.loads(card_path.read_text())
+        raise DataError(f"{path}: checkpoint or its model card {card_path.name} is missing")
+    card = read_card(card_path)
     digest = sha256_of(path)
     if digest != card.get("sha256"):
-        raise ConfigError(f"{path}: sha256 {digest[:12]}... does not match its model card ({str(card.get('sha256'))[:12]}...)")
-    return torch.load(path, map_location="cpu", weights_only=True), card
+        raise DataError(f"{path}: sha256 {digest[:12]}... does not match its model card ({str(card.get('sha256'))[:12]}...): "
+                        f"the weights are damaged or not the card's")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True), card
+    except Exception as e:  # noqa: BLE001 - unpickling fails in many types
+        raise DataError(f"{path}: cannot be loaded ({type(e).__name__}: {e})") from None
+
+
+def read_card(card_path: Path) -> dict:
+    """A model card, or a DataError naming it (truncated, unreadable, not an object)."""
+    try:
+        card = json.loads(Path(card_path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{card_path}: model card is unreadable ({type(e).__name__}: {e})") from None
+    if not isinstance(card, dict):
+        raise DataError(f"{card_path}: model card is not a JSON object")
+    return card
 
 
 def cache_dir() -> Path:
@@ -113,7 +128,7 @@ class PerCameraModels:
         card = path.with_suffix(".json")
         if not card.is_file():
             return True  # load_checkpoint reports the missing card
-        card = json.loads(card.read_text())
+        card = read_card(card)
         made = card.get("settings")
         if card.get("version", 1) != self.version:  # the network or its training changed since
             return False
@@ -122,7 +137,7 @@ class PerCameraModels:
 
     def _stamp_version(self, path: Path) -> None:
         """Writes the method's ``version`` into the model card of weights it just trained."""
-        write_card(path, {**json.loads(path.with_suffix(".json").read_text()), "version": self.version})
+        write_card(path, {**read_card(path.with_suffix(".json")), "version": self.version})
 
     def model_keys(self, store) -> list[str]:
         """One model per camera; a method with one model for everything returns ``["all"]``."""

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ConfigError
+from ..checkpoints import read_card
 
 
 def load(checkpoint: Path | None, profile: str):
@@ -33,7 +34,7 @@ def load(checkpoint: Path | None, profile: str):
     card = path.with_suffix(".json")
     if not path.is_file() or not card.is_file():
         raise ConfigError(f"{path}: no such RDDM checkpoint with its model card ({card.name})")
-    made = json.loads(card.read_text()).get("settings")
+    made = read_card(card).get("settings")
     if made is None:
         raise ConfigError(f"{card}: the model card has no 'settings'")
     method = RDDM({**method.settings, **RDDM.legacy_settings, **made}, profile)
