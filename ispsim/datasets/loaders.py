@@ -35,12 +35,15 @@ class _StoreDataset(Dataset):
         self._arrays = {}
         self.verify = verify
         self._verified: set = set()
+        self._sha: dict = {}
 
     def _sample(self, name, i):
         """The whole decoded sample (one chunk: Zarr decodes it whole for any crop anyway)."""
         if not self.verify or (i, name) in self._verified:
             return self._array(name)[i]
-        a = self.store.read_field(self.split, i, name, self.store.read_marker(self.split, i)["sha256"].get(name))
+        if i not in self._sha:
+            self._sha[i] = self.store.read_marker(self.split, i)["sha256"]
+        a = self.store.read_field(self.split, i, name, self._sha[i].get(name))
         self._verified.add((i, name))
         return a
 
