@@ -124,7 +124,7 @@ def test_a_method_failing_on_one_image_is_reported_and_the_run_completes(tmp_pat
     assert run(tmp_path, suite, "--methods", "global-fit,sam-rbf") == 1
     assert "global-fit failed on tiny/quick/test #0: ValueError: cannot fit this image" in capsys.readouterr().err
     df = pd.read_csv(tmp_path / "report" / "results.csv")
-    assert len(df) == 8 and df[df.method == "global-fit"].psnr.notna().sum() == 3
+    assert len(df) == 12 and df[df.method == "global-fit"].psnr.notna().sum() == 3  # blind-unprocess kept
     md = (tmp_path / "report" / "leaderboard.md").read_text()
     assert "## Failures (1 images, left out of the means)" in md and "ValueError: cannot fit this image" in md
     assert "| global-fit |" in md.split("## image track")[1] and "| sam-rbf |" in md  # the rest completed
@@ -307,3 +307,25 @@ def test_a_damaged_checkpoint_is_a_failure_on_the_leaderboard_and_the_run_exits_
     card.write_text(card.read_text()[:10])
     with pytest.raises(DataError, match=r"w\.json: model card is unreadable"):
         load_checkpoint(bad)
+
+
+def test_a_partial_run_after_a_full_one_keeps_every_row_and_the_header_says_where(tmp_path, suite, capsys):
+    assert run(tmp_path, suite, "--methods", "all") == 0
+    out = tmp_path / "report"
+    full = pd.read_csv(out / "results.csv")
+    assert run(tmp_path, suite, "--methods", "global-fit") == 0
+    after = pd.read_csv(out / "results.csv")
+    key = ["method", "dataset", "index"]
+    assert set(map(tuple, full[key].values)) == set(map(tuple, after[key].values))
+    board = (out / "leaderboard.md").read_text()
+    assert all(f"| {m} |" in board or f"| {m} (upper bound) |" in board for m in set(full.method))
+    assert "Made " in board and " at commit `" in board and "cores" in board and "torch " in board and "numpy " in board
+    assert "Command: `bench run --suite" in board
+    assert {"commit", "machine"} <= set(after.columns) and after["machine"].str.contains("cores").all()
+    # Removing the cache and rerunning one method still keeps the others, from results.csv.
+    for f in (out / "cache").glob("*.jsonl"):
+        if not f.name.startswith("global-fit"):
+            f.unlink()
+    assert run(tmp_path, suite, "--methods", "global-fit") == 0
+    again = pd.read_csv(out / "results.csv")
+    assert set(map(tuple, again[key].values)) == set(map(tuple, full[key].values))

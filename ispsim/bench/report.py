@@ -172,7 +172,42 @@ def _prune_maps(maps: Path, live: set[str]) -> None:
             p.unlink()
 
 
-def write_report(out: Path, df, suite_name: str, profile: str, bootstrap: int, lpips_note: str) -> Path:
+def merge_results(out: Path, df, current: set[str]):
+    """This run's rows plus every earlier result of the suite's current datasets (``current``:
+    their hashes) that the run did not redo: the committed ``results.csv`` first, then the cache.
+    A run of some methods or datasets never drops the others from the leaderboard."""
+    import pandas as pd
+
+    out = Path(out)
+    have = set(zip(df["method"], df["dataset_hash"])) if len(df) else set()
+    parts = [df]
+    if (out / "results.csv").is_file():
+        old = pd.read_csv(out / "results.csv")
+        old = old[old["dataset_hash"].astype(str).isin(current)]
+        old = old[[(m, h) not in have for m, h in zip(old["method"], old["dataset_hash"].astype(str))]]
+        parts.append(old)
+        have |= set(zip(old["method"], old["dataset_hash"].astype(str)))
+    latest: dict = {}
+    for f in (out / "cache").glob("*.jsonl") if (out / "cache").is_dir() else ():
+        method, _, dhash = f.stem.rsplit("-", 2)
+        if dhash in current and (method, dhash) not in have:
+            if (method, dhash) not in latest or f.stat().st_mtime > latest[(method, dhash)].stat().st_mtime:
+                latest[(method, dhash)] = f
+    if latest:
+        from .runner import read_cache
+
+        rows = [r for f in latest.values() for r in read_cache(f).values()]
+        parts.append(pd.DataFrame(rows).assign(commit="unknown", machine="unknown"))
+    merged = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else df
+    order = {m: i for i, m in enumerate(dict.fromkeys(merged["method"]))}
+    return merged.sort_values(["dataset", "method", "index"], key=lambda c: c.map(order) if c.name == "method" else c,
+                              kind="stable").reset_index(drop=True)
+
+
+def write_report(out: Path, df, suite_name: str, profile: str, bootstrap: int, lpips_note: str,
+                 prov: dict | None = None) -> Path:
+    from .provenance import header_lines
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "results.csv", index=False, float_format="%.6g")
@@ -181,7 +216,10 @@ def write_report(out: Path, df, suite_name: str, profile: str, bootstrap: int, l
     df = df.drop(failed.index)
     summary = summarise(df, bootstrap)
     figs = figures(df, summary, out, out / "cache") if len(df) else []
-    md = [f"# Leaderboard: suite `{suite_name}` (profile `{profile}`, ispsim {__version__})", "", METRIC_NOTES, ""]
+    md = [f"# Leaderboard: suite `{suite_name}` (profile `{profile}`, ispsim {__version__})", ""]
+    if prov:
+        md += [*header_lines(prov), ""]
+    md += [METRIC_NOTES, ""]
     if lpips_note:
         md += [f"{lpips_note}", ""]
     body_html = []
@@ -204,12 +242,17 @@ def write_report(out: Path, df, suite_name: str, profile: str, bootstrap: int, l
         shown = [f for f in figs if f.startswith(slug)]
         md += [f"![{f}]({f})" for f in shown] + [""]
         body_html += [f'<img src="{f}" alt="{f}">' for f in shown]
+    for stale in [*out.glob("*_error_maps.png"), *out.glob("*_psnr_vs_*.png")]:
+        if stale.name not in figs:  # a figure of a dataset or method no longer on the board
+            stale.unlink()
     (out / "leaderboard.md").write_text("\n".join(md))
     style = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}" \
             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{max-width:100%;margin:6px 0}"
     (out / "index.html").write_text(
         f"<!doctype html><html><head><meta charset='utf-8'><title>ispsim {suite_name}</title><style>{style}</style></head>"
-        f"<body><h1>Leaderboard: {html.escape(suite_name)}</h1><p>{html.escape(METRIC_NOTES)}</p>"
+        f"<body><h1>Leaderboard: {html.escape(suite_name)}</h1>"
+        + "".join(f"<p>{html.escape(line)}</p>" for line in (header_lines(prov) if prov else []))
+        + f"<p>{html.escape(METRIC_NOTES)}</p>"
         f"<p>{html.escape(lpips_note)}</p>{''.join(body_html)}"
         "<p><a href='results.csv'>results.csv</a> (one row per image)</p></body></html>")
     return out / "leaderboard.md"

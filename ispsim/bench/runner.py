@@ -74,6 +74,13 @@ def dataset_hash(recipe, ds: SuiteDataset) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def current_hashes(suite) -> set[str]:
+    """The dataset hashes of every dataset of ``suite`` as its recipes stand now."""
+    from ..datasets.recipe import load_recipe
+
+    return {dataset_hash(load_recipe(ds.recipe), ds) for ds in suite.datasets}
+
+
 def first_frame_reference(arrays, params) -> Reference:
     """RVD's metadata: the first frame's sRGB and its RAW (demosaiced camera RGB), stored whole."""
     from ..stages import cfa, demosaic

@@ -88,8 +88,9 @@ def _lpips(args):
 def cmd_run(args) -> int:
     import pandas as pd
 
-    from ..bench.report import write_report
-    from ..bench.runner import Runner, resolve_methods
+    from ..bench.provenance import provenance
+    from ..bench.report import merge_results, write_report
+    from ..bench.runner import Runner, current_hashes, resolve_methods
     from ..bench.suite import load_suite
 
     suite = load_suite(args.suite)
@@ -100,7 +101,10 @@ def cmd_run(args) -> int:
     if not rows:
         print("bench: nothing to run (no method supports the suite's tracks)", file=sys.stderr)
         return 1
-    path = write_report(out, pd.DataFrame(rows), suite.name, suite.profile, suite.bootstrap, note)
+    prov = provenance(args.argv, prog="bench")
+    df = pd.DataFrame(rows).assign(commit=prov["commit"], machine=prov["machine"])
+    df = merge_results(out, df, current_hashes(suite))
+    path = write_report(out, df, suite.name, suite.profile, suite.bootstrap, note, prov)
     tracks = [sec for sec in path.read_text().split("\n## ")[1:] if "\n### " in sec]
     print(tracks[0].split("\n### ", 2)[1] if tracks else "")
     print(f"wrote {path}, {out / 'results.csv'}, {out / 'index.html'}")
@@ -146,12 +150,14 @@ def cmd_report(args) -> int:
     df = pd.read_csv(csv)
     df["lpips"] = df["lpips"].astype(object).where(df["lpips"].notna(), None)
     note = "" if df["lpips"].notna().any() else "LPIPS: no weights"
-    print(f"wrote {write_report(out, df, suite.name, suite.profile, suite.bootstrap, note)}")
+    from ..bench.provenance import provenance
+
+    print(f"wrote {write_report(out, df, suite.name, suite.profile, suite.bootstrap, note, provenance(args.argv, prog='bench'))}")
     return 0
 
 
 def main(argv=None) -> int:
-    from ..errors import ConfigError, InputFileError, ShapeError
+    from ..errors import ConfigError, DataError, InputFileError, ShapeError
 
     ap = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -183,9 +189,10 @@ def main(argv=None) -> int:
     p.add_argument("args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_perf)
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
-    except (ConfigError, InputFileError, ShapeError) as e:
+    except (ConfigError, DataError, InputFileError, ShapeError) as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 2
 
