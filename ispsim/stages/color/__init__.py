@@ -32,13 +32,19 @@ ILLUMINANTS = {"A": 17, "D55": 20, "D65": 21, "D75": 22, "D50": 23}
 _OBSERVER = "CIE 1931 2 Degree Standard Observer"
 
 
+def check_illuminant(name: str) -> str:
+    """The canonical name of a calibration illuminant (no colour-science import: listing cameras
+    must stay fast)."""
+    key = "A" if str(name).upper() in ("A", "STDA") else str(name).upper()
+    if key not in ILLUMINANTS:
+        raise ConfigError(f"illuminant: expected one of {', '.join(ILLUMINANTS)}, got {name!r}")
+    return key
+
+
 def illuminant_xy(name: str) -> np.ndarray:
     import colour
 
-    key = "A" if name.upper() in ("A", "STDA") else name.upper()
-    if key not in ILLUMINANTS:
-        raise ConfigError(f"illuminant: expected one of {', '.join(ILLUMINANTS)}, got {name!r}")
-    return np.asarray(colour.CCS_ILLUMINANTS[_OBSERVER][key], dtype=np.float64)
+    return np.asarray(colour.CCS_ILLUMINANTS[_OBSERVER][check_illuminant(name)], dtype=np.float64)
 
 
 def xy_to_cct(xy) -> float:
@@ -76,9 +82,9 @@ class ColorCalibration:
                 raise ConfigError(f"{name}: expected 9 numbers (row-major 3x3), got {len(m)}")
         if (self.matrix_2 is None) != (self.illuminant_2 is None):
             raise ConfigError("color_matrix_2 and calibration_illuminant_2 come together")
-        illuminant_xy(self.illuminant_1)
+        check_illuminant(self.illuminant_1)
         if self.illuminant_2 is not None:
-            illuminant_xy(self.illuminant_2)
+            check_illuminant(self.illuminant_2)
 
     def xyz_to_camera(self, cct: float) -> np.ndarray:
         m1 = np.asarray(self.matrix_1, dtype=np.float64).reshape(3, 3)
