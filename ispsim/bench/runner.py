@@ -161,6 +161,11 @@ class Runner:
         return DatasetStore(path)
 
     def run(self, methods: list[str], datasets: list[str] | None = None) -> list[dict]:
+        known = [ds.key.split("/")[0] for ds in self.suite.datasets]
+        unknown = [d for d in datasets or () if d not in known]
+        if unknown:
+            raise ConfigError(f"--datasets {','.join(unknown)}: the {self.suite.name} suite has no such recipe; "
+                              f"its datasets: {', '.join(known)}")
         from tqdm import tqdm
 
         rows = []

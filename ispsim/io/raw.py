@@ -156,6 +156,10 @@ def _read_rawpy(path: Path):
             white = float(raw.white_level)
             wb = np.asarray(raw.camera_whitebalance[:3], dtype=np.float64)
     except rawpy.LibRawError as e:
-        raise InputFileError(f"{path}: LibRaw cannot read it ({type(e).__name__}: {e})") from None
+        if path.stat().st_size == 0:
+            raise InputFileError(f"{path}: the file is empty") from None
+        why = {"LibRawIOError": "not a RAW file LibRaw knows, or truncated",
+               "LibRawFileUnsupportedError": "a RAW format LibRaw does not support"}.get(type(e).__name__, str(e))
+        raise InputFileError(f"{path}: LibRaw cannot read it: {why} ({type(e).__name__})") from None
     gains = tuple(float(v) for v in wb / wb[1]) if np.all(wb > 0) else None
     return dn, gains, {"cfa": cfa, "black": black, "white": white}
