@@ -329,3 +329,22 @@ def test_a_partial_run_after_a_full_one_keeps_every_row_and_the_header_says_wher
     assert run(tmp_path, suite, "--methods", "global-fit") == 0
     again = pd.read_csv(out / "results.csv")
     assert set(map(tuple, again[key].values)) == set(map(tuple, full[key].values))
+
+
+def test_quick_suite_uses_shipped_cpu_weights_where_they_fit_and_marks_smoke_rows(tmp_path):
+    from ispsim.bench.report import summarise, _table
+    from ispsim.bench.runner import Runner
+    from ispsim.datasets.build import build
+    from ispsim.datasets.recipe import load_recipe
+    from ispsim.datasets.store import DatasetStore
+
+    build(load_recipe("rddm"), tmp_path / "rddm", "quick", progress=False)
+    runner = Runner(load_suite("quick"), tmp_path / "out", data_dir=tmp_path, progress=False)
+    assert runner._method_for("isp-unet", DatasetStore(tmp_path / "rddm")).profile == "cpu"  # its cpu weights ship
+    assert runner._method_for("rddm-rawloss", DatasetStore(tmp_path / "rddm")).profile == "quick"  # none ship
+    rows = pd.DataFrame([
+        {"track": "image", "dataset": "d", "camera": "c", "method": m, "upper_bound": False, "psnr": p, "ssim": 0.9,
+         "lpips": None, "sec_per_mp": 1.0, "peak_mb": 1.0, "ref_bytes": 0, "index": i, "note": note}
+        for m, p, note in (("net", 40.0, "smoke: 10 training steps"), ("classic", 30.0, "")) for i in range(3)])
+    table = _table(summarise(rows, 0).query("camera == 'all'"), "n/a")
+    assert [r[0] for r in table[1:]] == ["classic", "net (smoke: 10 training steps)"]

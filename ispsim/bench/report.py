@@ -54,7 +54,9 @@ def summarise(df, bootstrap: int, seed: int = 0):
                 lo, hi = bootstrap_ci(m["psnr"], bootstrap, seed)
                 lp = m["lpips"].dropna()
                 srgb = {k: float(m[k].mean()) if k in m and m[k].notna().any() else None for k in ("psnr_srgb", "ssim_srgb")}
+                note = m["note"].dropna().astype(str) if "note" in m else []
                 out.append({**srgb, "track": track, "dataset": dataset, "camera": camera, "method": method,
+                            "note": note.iloc[0] if len(note) else "",
                             "upper_bound": bool(m["upper_bound"].iloc[0]), "n": len(m),
                             "psnr": float(np.mean(m["psnr"])), "psnr_lo": lo, "psnr_hi": hi,
                             "ssim": float(m["ssim"].mean()), "lpips": float(lp.mean()) if len(lp) else None,
@@ -68,8 +70,10 @@ def _table(rows, lpips_note: str) -> list[list[str]]:
     head = ["method", "PSNR (dB)", "95% interval", "SSIM"] + (["sRGB PSNR", "sRGB SSIM"] if srgb else []) + [
         "LPIPS", "s/MP", "peak MB", "bytes/img", "n"]
     body = [head]
-    for _, r in rows.sort_values(["upper_bound", "psnr"], ascending=[True, False]).iterrows():
-        name = r["method"] + (" (upper bound)" if r["upper_bound"] else "")
+    rows = rows.assign(smoke=rows["note"].astype(str).str.startswith("smoke") if "note" in rows else False)
+    for _, r in rows.sort_values(["upper_bound", "smoke", "psnr"], ascending=[True, True, False]).iterrows():
+        note = r.get("note") if isinstance(r.get("note"), str) and r.get("note") else ""
+        name = r["method"] + (" (upper bound)" if r["upper_bound"] else "") + (f" ({note})" if note else "")
         lp = f"{r['lpips']:.4f}" if r["lpips"] is not None and np.isfinite(r["lpips"]) else lpips_note
         ci = f"[{r['psnr_lo']:.2f}, {r['psnr_hi']:.2f}]" if np.isfinite(r["psnr_lo"]) else "-"
         extra = [f"{r['psnr_srgb']:.2f}", f"{r['ssim_srgb']:.4f}"] if srgb else []

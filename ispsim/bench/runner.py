@@ -74,6 +74,21 @@ def dataset_hash(recipe, ds: SuiteDataset) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def _card_recipe(path: Path) -> str | None:
+    from ..methods.checkpoints import read_card
+
+    return (read_card(path.with_suffix(".json")).get("data") or {}).get("recipe")
+
+
+def _budget_note(method) -> str:
+    """'smoke: N training steps' for a network trained on the quick profile: its score says the
+    code runs, not how good the method is."""
+    if method.info.trainable and method.profile == "quick":
+        steps = method.settings.get("steps")
+        return f"smoke: {steps} training steps" if steps is not None else "smoke: quick profile"
+    return ""
+
+
 def current_hashes(suite) -> set[str]:
     """The dataset hashes of every dataset of ``suite`` as its recipes stand now."""
     from ..datasets.recipe import load_recipe
@@ -177,7 +192,7 @@ class Runner:
             indices = store.done_indices(ds.split)
             self.map_indices = set(indices[: self.suite.error_maps])  # images shown in the error-map figure
             for name in methods:
-                method = create_method(name, self.suite.profile)
+                method = self._method_for(name, store)
                 if ds.track not in method.info.tracks:
                     continue
                 if method.info.trainable:
@@ -216,6 +231,25 @@ class Runner:
                 bar.close()
                 rows += [done[i] for i in indices]
         return rows
+
+    def _method_for(self, name: str, store: DatasetStore):
+        """The method on the suite's profile; on ``quick``, a trainable method whose ``cpu``
+        weights ship for this recipe runs with them, since a network trained for a handful of
+        steps scores nothing worth reading. Otherwise its rows say "smoke"."""
+        method = create_method(name, self.suite.profile)
+        if self.suite.profile != "quick" or not method.info.trainable:
+            return method
+        cpu = create_method(name, "cpu")
+        ship = getattr(cpu, "shipped_checkpoint", None)
+        if ship is not None:
+            try:
+                paths = [ship(k) for k in cpu.model_keys(store)]
+                if paths and all(p.is_file() and cpu.made_with_these_settings(p)
+                                 and _card_recipe(p) == store.recipe.name for p in paths):
+                    return cpu
+            except (ConfigError, DataError, OSError):
+                pass  # a damaged card is reported when the weights are loaded, not here
+        return method
 
     def evaluate(self, method, store: DatasetStore, ds: SuiteDataset, index: int, dhash: str) -> dict:
         if ds.track == "video":
@@ -283,7 +317,7 @@ class Runner:
             "method": method.info.name, "dataset": ds.key, "track": ds.track, "camera": params["camera"],
             "index": index, "psnr": None, "ssim": None, "lpips": None, "seconds": seconds,
             "sec_per_mp": seconds / (pixels / 1e6), "peak_mb": peak / 1e6, "ref_bytes": reference.nbytes,
-            "upper_bound": method.info.upper_bound, "profile": method.profile,
+            "upper_bound": method.info.upper_bound, "profile": method.profile, "note": _budget_note(method),
             "settings": method.settings_digest(), "dataset_hash": dhash,
         }
         row.update(metrics)  # known keys keep their column; extras (per-frame PSNR) go last
