@@ -348,3 +348,10 @@ def test_quick_suite_uses_shipped_cpu_weights_where_they_fit_and_marks_smoke_row
         for m, p, note in (("net", 40.0, "smoke: 10 training steps"), ("classic", 30.0, "")) for i in range(3)])
     table = _table(summarise(rows, 0).query("camera == 'all'"), "n/a")
     assert [r[0] for r in table[1:]] == ["classic", "net (smoke: 10 training steps)"]
+
+
+def test_points_at_one_byte_count_are_spread_apart_and_centred():
+    from ispsim.bench.report import _spread
+
+    xs = _spread([100.0, 100.0, 100.0, 500.0], False)
+    assert len(set(xs)) == 4 and abs(np.mean(xs[:3]) - 100.0) < 1e-9 and xs[3] == 500.0

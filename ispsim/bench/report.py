@@ -108,6 +108,23 @@ def _save_plot(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> str
     return path.name
 
 
+def _spread(xs, log: bool) -> list[float]:
+    """Points at one x (methods storing the same bytes) moved apart a little, centred on their
+    value, so none hides another; each is labelled with its method as well."""
+    from collections import Counter
+
+    xs = [float(v) for v in xs]
+    lo, hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    step = 0.04 if log else 0.02 * ((hi - lo) or max(abs(hi), 1.0))
+    total, seen, out = Counter(round(v, 6) for v in xs), Counter(), []
+    for v in xs:
+        k = round(v, 6)
+        shift = (seen[k] - (total[k] - 1) / 2) * step
+        seen[k] += 1
+        out.append(v * 10 ** shift if log else v + shift)
+    return out
+
+
 def figures(df, summary, out: Path, cache: Path) -> list[str]:
     import matplotlib
 
@@ -121,9 +138,11 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
         axes_ = (("ref_bytes", "reference bytes per image", False), ("sec_per_mp", "seconds per megapixel", True))
         for x, label, logx in axes_[1:] if restoration else axes_:  # restoration stores no reference bytes
             fig, ax = plt.subplots(figsize=(5.5, 3.8))
-            for _, r in group.iterrows():
+            xs = _spread([max(v, 1e-6) if logx else v for v in group[x]], logx)
+            for xv, (_, r) in zip(xs, group.iterrows()):
                 err = [[r["psnr"] - r["psnr_lo"]], [r["psnr_hi"] - r["psnr"]]] if np.isfinite(r["psnr_lo"]) else None
-                ax.errorbar([max(r[x], 1e-6) if logx else r[x]], [r["psnr"]], yerr=err, fmt="o", capsize=3, label=r["method"])
+                ax.errorbar([xv], [r["psnr"]], yerr=err, fmt="o", capsize=3, label=r["method"])
+                ax.annotate(r["method"], (xv, r["psnr"]), xytext=(4, 2), textcoords="offset points", fontsize=6)
             if logx:
                 ax.set_xscale("log")
             made.append(_save_plot(fig, ax, out / f"{slug}_psnr_vs_{'bytes' if x == 'ref_bytes' else 'time'}.png",
@@ -143,7 +162,10 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
         if not indices:
             continue
         maps = {(m, i): cache / "maps" / f"{m}-{dhash}-{i}.npy" for m in methods for i in indices}
-        vmax = max((float(np.percentile(np.load(p), 99)) for p in maps.values() if p.exists()), default=1.0) or 1.0
+        # One scale per dataset from its own errors: the median over maps of each map's 99th
+        # percentile, so the typical map uses the whole range and only the worst ones saturate.
+        p99 = [float(np.percentile(np.load(p), 99)) for p in maps.values() if p.exists()]
+        vmax = float(np.median(p99)) if p99 and np.median(p99) > 0 else 1.0
         fig, axes = plt.subplots(len(indices), len(methods) + 1, figsize=(2.2 * (len(methods) + 1), 1.7 * len(indices)),
                                  squeeze=False)
         for r, i in enumerate(indices):
@@ -157,7 +179,8 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
                                          fontsize=7)
         for ax in axes.ravel():
             ax.axis("off")
-        fig.colorbar(im, ax=axes, shrink=0.6, label="|sRGB error|" if restoration else "|RAW error|")
+        what = "|sRGB error|" if restoration else "|RAW error|"
+        fig.colorbar(im, ax=axes, shrink=0.6, label=f"{what}, 0 to {vmax:.3g} (median 99th pct.; brighter clips)")
         name = f"{slug}_error_maps.png"
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
