@@ -245,3 +245,17 @@ def test_cli_mistakes_get_one_line_naming_the_argument(argv, named, tmp_path, mo
     assert main(argv) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and named in err[0] and "Traceback" not in err[0]
+
+
+def test_files_named_after_the_options_are_inputs_too(tmp_path, rng):
+    for name in ("a.npy", "b.npy"):
+        np.save(tmp_path / name, rng.integers(200, 3000, (16, 24)).astype(np.uint16))
+    assert main(["render", str(tmp_path / "a.npy"), "-c", "sony", str(tmp_path / "b.npy"), "-o", str(tmp_path / "o"),
+                 "-q"]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.png")) == ["a.png", "b.png"]
+
+
+def test_negative_sample_count_for_show_is_refused(tmp_path, capsys):
+    assert main(["dataset", "build", "rddm", "-o", str(tmp_path / "s"), "-q"]) == 0
+    assert main(["dataset", "show", str(tmp_path / "s"), "-n", "-3"]) == 2
+    assert "-n -3" in capsys.readouterr().err

@@ -281,7 +281,16 @@ def main(argv=None) -> int:
     import warnings
 
     warnings.filterwarnings("ignore", module="colour")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # Files named after options (``render a.dng -c sony b.dng``): argparse stops taking
+        # positionals at the first option; take the rest as more inputs, and refuse real unknowns.
+        files = [e for e in extra if not e.startswith("-")]
+        if getattr(args, "command", None) == "render" and len(files) == len(extra):
+            args.inputs = list(args.inputs) + files
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except USER_ERRORS as e:
