@@ -156,6 +156,7 @@ def test_lpips_column_says_no_weights(tmp_path, suite):
     assert "| not computed |" in md and "LPIPS: not computed (--no-lpips)" in md
 
 
+@pytest.mark.slow
 def test_baselines_order_on_the_quick_suite(tmp_path):
     """oracle > sam-rbf > global-fit > blind-unprocess on every camera (the issue's ordering)."""
     assert main(["run", "--suite", "quick", "--out", str(tmp_path / "r"), "--data-dir", str(tmp_path / "d"), "-q"]) == 0
@@ -309,6 +310,7 @@ def test_a_damaged_checkpoint_is_a_failure_on_the_leaderboard_and_the_run_exits_
         load_checkpoint(bad)
 
 
+@pytest.mark.slow
 def test_a_partial_run_after_a_full_one_keeps_every_row_and_the_header_says_where(tmp_path, suite, capsys):
     assert run(tmp_path, suite, "--methods", "all") == 0
     out = tmp_path / "report"
@@ -331,6 +333,7 @@ def test_a_partial_run_after_a_full_one_keeps_every_row_and_the_header_says_wher
     assert set(map(tuple, again[key].values)) == set(map(tuple, full[key].values))
 
 
+@pytest.mark.slow
 def test_quick_suite_uses_shipped_cpu_weights_where_they_fit_and_marks_smoke_rows(tmp_path):
     from ispsim.bench.report import summarise, _table
     from ispsim.bench.runner import Runner

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from ispsim.methods.cam.model import Reconstructor, Sampler, superpixel_loss, superpixel_max_pool
@@ -40,6 +41,7 @@ def test_gradients_reach_the_sampler_through_the_straight_through_estimator():
     assert torch.equal(score.grad, hard.detach())
 
 
+@pytest.mark.slow
 def test_superpixel_loss_is_zero_for_a_flat_image_and_differentiable():
     q = torch.zeros(1, 9, 16, 16)
     q[:, 4] = 1.0  # every pixel belongs to its own cell

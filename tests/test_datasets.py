@@ -110,6 +110,7 @@ def test_per_camera_looks_override_the_shared_pipeline(tmp_path):
             assert rec["tone_curve"] == tc[0]
 
 
+@pytest.mark.slow
 def test_same_bytes_for_one_two_workers_and_dask(tmp_path):
     r = small(tmp_path)
     build(r, tmp_path / "one", "quick", workers=1, progress=False)
@@ -121,6 +122,7 @@ def test_same_bytes_for_one_two_workers_and_dask(tmp_path):
     assert DatasetStore(tmp_path / "one").verify() == []
 
 
+@pytest.mark.slow
 def test_killed_build_resumes_to_identical_bytes(tmp_path):
     r = small(tmp_path)
     build(r, tmp_path / "whole", "many", progress=False)

@@ -130,6 +130,7 @@ def test_priorraw_trains_ships_a_bank_and_needs_no_reference_bytes(tmp_path, oly
     assert assembled.shape == a["raw"].shape and not np.allclose(assembled, out)
 
 
+@pytest.mark.slow
 def test_ablation_script_runs_on_the_quick_store(tmp_path, monkeypatch):
     import json
 

@@ -159,6 +159,7 @@ def test_convnext_weights_load_from_timm_names(tmp_path, capsys):
     assert m._pretrained(m._net()) is False and "train from scratch" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_untrained_network_with_base_starts_from_the_global_fit(olympus_store):
     """Zero head weights: before training, rawmamba (base = global-fit) is global-fit with the
     stored samples put back on the image track, and the mean of global-fit (fitted on the first

@@ -82,6 +82,7 @@ def test_classic_isp_renders_a_clean_mosaic_like_the_camera():
         assert psnr(Pipeline.finish(rgb, record)[:, 4:-4, 4:-4], srgb[:, 4:-4, 4:-4]) > 40
 
 
+@pytest.mark.slow
 def test_nothing_imports_diffusers_or_peft_until_rddm_builds_a_network():
     code = ("import sys, ispsim.methods as m, ispsim.bench.runner, ispsim.cli.bench\n"
             "meth = m.create_method('rddm', 'quick'); m.list_methods()\n"
@@ -350,6 +351,7 @@ def test_runner_scores_restoration_in_both_domains_per_bayer_and_iso(rddm_store,
     assert any(label.startswith("ISO ") for label in labels)
 
 
+@pytest.mark.slow
 def test_runner_skips_a_method_whose_extra_is_missing(tmp_path):
     code = f"""
 import sys

@@ -97,6 +97,7 @@ def test_truncated_root_metadata_gives_one_line_naming_the_file(store, capsys, c
     assert len(err) == 1 and "zarr.json" in err[0] and "unreadable" in err[0]
 
 
+@pytest.mark.slow
 def test_two_builds_on_one_folder_build_each_sample_once(tmp_path):
     out = tmp_path / "s"
     cmd = [sys.executable, "-c", "import sys; from ispsim.cli.main import main; sys.exit(main(sys.argv[1:]))",
