@@ -1,6 +1,7 @@
 """Fault injection on dataset stores: each damage is found, named, and healed by the next build."""
 
 import shutil
+from pathlib import Path
 import subprocess
 import sys
 
@@ -108,3 +109,37 @@ def test_two_builds_on_one_folder_build_each_sample_once(tmp_path):
     built = sum(int(o.split("built ")[1].split(",")[0]) for o, _, _ in results)
     assert built == sum(DatasetStore(out).counts.values())  # nobody built a sample twice
     assert DatasetStore(out).verify() == []
+
+
+_RDDM = (Path(__file__).resolve().parents[1] / "datasets" / "rddm.toml").read_text()
+_NUS = (Path(__file__).resolve().parents[1] / "datasets" / "nus.toml").read_text()
+
+
+@pytest.mark.parametrize("base, old, new, named", [
+    (_NUS, 'local_tone = [0.0, 0.1]', 'local_tone = [0.0, 0.1]\nexposure = inf', "exposure"),
+    (_NUS, 'cct_range = [2800, 7500]', 'cct_range = [nan, 7500]', "cct_range"),
+    (_RDDM, 'gamma = 2.2', 'gamma = 0', "gamma"),
+    (_RDDM, 'cameras = ["sony", "phone"]', 'cameras = [1]', "cameras"),
+    (_RDDM, 'seed = 2025', 'seed = -1', "seed"),
+    (_RDDM, 'bayer = ["RGGB", "BGGR", "GRBG", "GBRG"]', 'bayer = []', "bayer"),
+    (_RDDM, 'height = 96', 'height = 100000', "height"),
+    (_RDDM, 'train = 4', 'train = 1000000000000', "train"),
+    (_RDDM, 'source = "skimage"', 'source = "srgb_folder"\npath = "/nonexistent/photos"', "/nonexistent/photos"),
+])
+def test_bad_recipe_values_are_refused_up_front_naming_the_field(tmp_path, capsys, base, old, new, named):
+    f = tmp_path / "r.toml"
+    f.write_text(base.replace(old, new))
+    assert main(["dataset", "build", str(f), "-o", str(tmp_path / "out"), "-q"]) == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("ispsim: error")]
+    assert len(err) == 1 and named in err[0]
+    assert not (tmp_path / "out").exists()  # nothing allocated, nothing written
+
+
+def test_large_sizes_pass_with_allow_large_and_the_size_is_estimated():
+    from ispsim.datasets.recipe import check_size, load_recipe, parse_recipe
+
+    r = parse_recipe(_RDDM.replace("height = 96", "height = 9600"), "big.toml")
+    with pytest.raises(Exception, match="above the limit of 8192"):
+        check_size(r, "quick")
+    assert check_size(r, "quick", allow_large=True) == 4 * (1 + 3 + 3) * 9600 * 128 * (4 + 1 + 2) * 2
+    assert check_size(load_recipe("rddm"), "quick") == 4 * 7 * 96 * 128 * 14
