@@ -196,7 +196,7 @@ def test_a_recipe_key_the_style_does_not_use_is_an_error_naming_it(edit, key):
         parse_recipe(_NUS.replace(*edit, 1), "x.toml")
 
 
-@pytest.mark.parametrize("name", ["nus", "rvd", "rddm"])
+@pytest.mark.parametrize("name", ["nus", "rvd", "rddm", "lowlight"])
 @pytest.mark.parametrize("size", ["quick", "full"])
 def test_shipped_recipes_keep_scenes_apart_between_splits(name, size):
     r = load_recipe(name)

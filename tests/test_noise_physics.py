@@ -185,3 +185,39 @@ def test_camera_import_of_the_openisp_npy_with_flags(tmp_path):
     cam = load_camera(out)
     assert (cam.sensor.cfa, cam.sensor.black_level, cam.sensor.white_level, cam.sensor.bit_depth) == ("RGGB", 0, 1023, 10)
     assert "--like sony" in cam.sources["color.color_matrix_1"] and cam.sources["sensor.black_level"] == "--black 0"
+
+
+def test_lowlight_style_amplifies_a_short_exposure_with_shot_noise_of_the_closed_form():
+    from ispsim.datasets.generators import make_sample, scene_plan
+    from ispsim.datasets.recipe import RECIPE_DIR, load_recipe, parse_recipe
+
+    r = load_recipe("lowlight")
+    a, p = make_sample(r, "quick", "train", 0)
+    b, _ = make_sample(r, "quick", "train", 0)
+    assert a["input"].shape == a["gt"].shape == (4, 32, 48)
+    assert all(np.array_equal(a[k], b[k]) for k in a)  # same seed, same bytes
+    assert 100 <= p["ratio"] <= 300 and p["noise_profile"] == "SonyA7S2"
+    # Shot noise alone: the residual is zero-mean with variance ratio * K * gt / span per photosite.
+    text = (RECIPE_DIR / "lowlight.toml").read_text().replace('components = "P+TL+R+Q+C"', 'components = "P"')
+    rp = parse_recipe(text.replace("height = 64", "height = 256").replace("width = 96", "width = 256"), "p.toml")
+    res, pred = [], []
+    for i in range(4):
+        s, q = make_sample(rp, "quick", "train", i)
+        span = q["white"] - q["black"]
+        res.append((s["input"] - s["gt"]).ravel())
+        pred.append((q["ratio"] * q["K"] * s["gt"] / span).ravel())
+    res, pred = np.concatenate(res), np.concatenate(pred)
+    assert abs(res.mean()) < 3 * np.sqrt(pred.mean() / res.size)
+    assert res.var() == pytest.approx(pred.mean(), rel=0.05)
+    assert not set(scene_plan(r, r.size("full"))["test"]) & set(scene_plan(r, r.size("full"))["train"])
+
+
+def test_lowlight_keys_belong_to_the_lowlight_style_only():
+    from ispsim.datasets.recipe import RECIPE_DIR, parse_recipe
+
+    nus = (RECIPE_DIR / "nus.toml").read_text()
+    with pytest.raises(ConfigError, match=r"\[lowlight\]"):
+        parse_recipe(nus + '\n[lowlight]\nnoise = "SonyA7S2"\n', "x.toml")
+    ll = (RECIPE_DIR / "lowlight.toml").read_text()
+    with pytest.raises(ConfigError, match="noise profile 'Nope'"):
+        parse_recipe(ll.replace('noise = "SonyA7S2"', 'noise = "Nope"'), "x.toml")

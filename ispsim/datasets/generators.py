@@ -38,6 +38,8 @@ def field_shapes(recipe: Recipe, size: Size) -> dict[str, tuple[int, ...]]:
     if recipe.style == "rvd":
         t = recipe.motion.frames
         return {"raw": (t, 4, h // 2, w // 2), "srgb": (t, 3, h, w), "flow": (t, 2, h, w)}
+    if recipe.style == "lowlight":
+        return {"input": (4, h // 2, w // 2), "gt": (4, h // 2, w // 2)}
     return {"lq_raw": (1, h, w), "linear": (3, h, w), "hq_srgb": (3, h, w)}
 
 
@@ -299,7 +301,38 @@ def rddm_sample(recipe: Recipe, size: Size, split: str, index: int):
     return {"lq_raw": lq_raw, "linear": linear.astype(np.float32), "hq_srgb": hq.astype(np.float32)}, params
 
 
-GENERATORS = {"nus": nus_sample, "rvd": rvd_sample, "rddm": rddm_sample}
+# -- low light ----------------------------------------------------------------------------------
+def lowlight_sample(recipe: Recipe, size: Size, split: str, index: int):
+    """SID/ELD: the long exposure is the ground truth; the input is a short exposure at 1 / ratio,
+    its noise formed in DN at a virtual camera's gain K, then multiplied by the ratio. Both packed
+    ``[R, Gr, Gb, B]`` and normalised by the camera's ``white - black``."""
+    from ..stages.noise.physics import add_physics_noise, load_calibrated
+
+    rng = sample_rng(recipe, split, index)
+    cam = _camera(recipe, index)
+    ll = recipe.lowlight
+    sensor = load_calibrated(ll.noise)
+    params = sensor.sample(rng, read=ll.read)
+    scene = _source(recipe).load(_scene_index(recipe, size, split, index), cam, size.height, size.width, rng)
+    mosaic = cfa.mosaic(np.clip(scene.rgb, 0, None), cam.sensor.cfa)
+    span = params.white - params.black
+    peak = rng.uniform(*ll.peak)
+    long = np.minimum(mosaic / max(float(mosaic.max()), 1e-6) * peak, 1.0).astype(np.float64) * span
+    ratio = float(np.exp(rng.uniform(np.log(ll.ratio[0]), np.log(ll.ratio[1]))))
+    short = add_physics_noise(long / ratio, params, rng, cam.sensor.cfa, ll.components)
+    amplified = short * ratio / span
+    gt = long / span
+    out = {"input": cfa.pack(amplified.astype(np.float32), cam.sensor.cfa),
+           "gt": cfa.pack(gt.astype(np.float32), cam.sensor.cfa)}
+    meta = {"camera": cam.key, "cfa": cam.sensor.cfa, "noise_profile": sensor.name, "components": ll.components,
+            "ratio": ratio, "peak": peak, "K": params.K, "tl_lambda": params.tl_lambda,
+            "read_scale": params.read_scale, "row_scale": params.row_scale,
+            "color_bias": list(params.color_bias), "black": params.black, "white": params.white,
+            "scene": scene.meta, "gains": list(scene.gains)}
+    return out, meta
+
+
+GENERATORS = {"nus": nus_sample, "rvd": rvd_sample, "rddm": rddm_sample, "lowlight": lowlight_sample}
 
 
 def make_sample(recipe: Recipe, size_name: str, split: str, index: int):

@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..pipeline.config import PipelineConfig
 from ..stages.cfa import PATTERNS
 
-STYLES = ("nus", "rvd", "rddm")
+STYLES = ("nus", "rvd", "rddm", "lowlight")
 # Bumped whenever the generators make other bytes from the same recipe: part of the recipe's
 # digest, so stores, bench results and trained weights made by older generators are never reused.
 # 2: highlights clip after white balance; splits are dealt whole scenes.
@@ -81,6 +81,18 @@ class Motion:
 
 
 @dataclass(frozen=True)
+class LowLight:
+    """Low-light style (SID / ELD protocol): a short exposure at 1 / ratio of the long one, with a
+    virtual camera's physics noise, amplified by the ratio."""
+
+    noise: str = "SonyA7S2"  # a noise profile of ispsim/cameras/noise, or a TOML path
+    ratio: tuple[float, float] = (100.0, 300.0)
+    components: str = "P+TL+R+Q+C"
+    read: str = "TL"  # TL (Tukey-lambda) or G (Gaussian) read term of the sampled camera
+    peak: tuple[float, float] = (0.5, 1.0)  # the long exposure's brightest value, as a share of white
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     style: str
@@ -92,6 +104,7 @@ class Recipe:
     sizes: dict  # name -> Size
     degradation: Degradation = field(default_factory=Degradation)
     motion: Motion = field(default_factory=Motion)
+    lowlight: LowLight = field(default_factory=LowLight)
     description: str = ""
     text: str = ""  # the TOML as written, stored beside the data
     path: str = ""
@@ -138,7 +151,8 @@ def parse_recipe(text: str, path: str | Path = "<recipe>") -> Recipe:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{where}: not valid TOML: {e}") from None
-    take(data, {"dataset": dict, "scenes": dict, "isp": dict, "degradation": dict, "motion": dict, "sizes": dict},
+    take(data, {"dataset": dict, "scenes": dict, "isp": dict, "degradation": dict, "motion": dict, "lowlight": dict,
+                "sizes": dict},
          where, required=("dataset", "isp", "sizes"))
     d = take(data["dataset"], {"name": str, "style": str, "seed": int, "description": str}, f"{where}: [dataset]",
              required=("name", "style", "seed"))
@@ -193,6 +207,20 @@ def parse_recipe(text: str, path: str | Path = "<recipe>") -> Recipe:
         raise ConfigError(f"{where}: [degradation].blur_kernel: expected an odd size >= 3, got {degradation.blur_kernel}")
     if not 0 <= degradation.second_order <= 1:
         raise ConfigError(f"{where}: [degradation].second_order: expected a probability, got {degradation.second_order}")
+    lowlight = _dataclass_from(LowLight, data.get("lowlight", {}), f"{where}: [lowlight]", {
+        "ratio": lambda v, w: _range(v, w, lo=1.0, hi=10000.0),
+        "peak": lambda v, w: _range(v, w, lo=1e-3, hi=1.0),
+    })
+    if "lowlight" in data:
+        from ..stages.noise.physics import load_calibrated, parse_components
+
+        try:
+            parse_components(lowlight.components)
+            load_calibrated(lowlight.noise)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: [lowlight]: {e}") from None
+        if lowlight.read not in ("TL", "G"):
+            raise ConfigError(f"{where}: [lowlight].read: expected 'TL' or 'G', got {lowlight.read!r}")
     motion = _dataclass_from(Motion, data.get("motion", {}), f"{where}: [motion]", {})
     if not 2 <= motion.frames <= 64:
         raise ConfigError(f"{where}: [motion].frames: a clip has 2 to 64 frames, got {motion.frames}")
@@ -213,7 +241,7 @@ def parse_recipe(text: str, path: str | Path = "<recipe>") -> Recipe:
         raise ConfigError(f"{where}: [sizes]: define at least one size, e.g. [sizes.quick]")
     _check_used(data, d["style"], scenes.source, where)
     return Recipe(d["name"], d["style"], d["seed"], cameras, scenes, pipeline, downsample, sizes, degradation, motion,
-                  d.get("description", ""), text, where, looks)
+                  lowlight, d.get("description", ""), text, where, looks)
 
 
 # [isp.pipeline] keys a style's generator never reads, with what to write instead.
@@ -227,6 +255,7 @@ _UNUSED_BY_STYLE = {
              "demosaic": "the rddm style stores the mosaic; nothing is demosaiced"},
     "rvd": {"white_balance": "rvd clips use the scene's as-shot white balance, drifting over the clip"},
     "nus": {},
+    "lowlight": {},
 }
 
 
@@ -235,6 +264,13 @@ def _check_used(data: dict, style: str, source: str, where: str) -> None:
     error naming it, not a setting silently dropped."""
     if "degradation" in data and style != "rddm":
         raise ConfigError(f"{where}: [degradation]: only the rddm style degrades its input; remove it for {style!r}")
+    if "lowlight" in data and style != "lowlight":
+        raise ConfigError(f"{where}: [lowlight]: only the lowlight style has it; remove it for {style!r}")
+    if style == "lowlight":
+        for table in ("pipeline", "looks"):
+            if table in data.get("isp", {}):
+                raise ConfigError(f"{where}: [isp.{table}]: the lowlight style renders no sRGB; its sensor is "
+                                  f"[lowlight]")
     if "motion" in data and style != "rvd":
         raise ConfigError(f"{where}: [motion]: only the rvd style has motion; remove it for {style!r}")
     sc = data.get("scenes", {})

@@ -37,6 +37,10 @@ def panels(store: DatasetStore, split: str, index: int) -> list[tuple[str, np.nd
         first = demosaic.demosaic(cfa.unpack(a["raw"][0], pattern), pattern)
         return [("sRGB frame 0", a["srgb"][0]), (f"sRGB frame {len(a['srgb']) - 1}", a["srgb"][-1]),
                 ("RAW frame 0", _linear_view(first)), ("flow (last)", _flow_view(a["flow"][-1]))]
+    if style == "lowlight":
+        pattern = p["cfa"]
+        view = lambda packed: _linear_view(demosaic.demosaic(cfa.unpack(np.clip(packed, 0, 1), pattern), pattern))  # noqa: E731
+        return [(f"input x{p['ratio']:.0f}", view(a["input"])), ("ground truth", view(a["gt"]))]
     lq = demosaic.demosaic(a["lq_raw"], p["bayer"])
     return [(f"LQ RAW {p['bayer']} ISO {p['iso']:.0f}", _linear_view(lq)), ("linear GT", _linear_view(a["linear"])),
             ("HQ sRGB", a["hq_srgb"])]
