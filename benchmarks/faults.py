@@ -128,47 +128,41 @@ def kill_while_writing(ctx):
     return f"{sum(results)} of {len(results)} resumed byte-identical", all(results)
 
 
-@case("flipped byte in a chunk", "loader names it; build rebuilds it")
-def flipped(ctx):
+IMAGES = ("import sys; from ispsim.datasets.loaders import ImageDataset as D; "
+          "d = D(sys.argv[1], 'test'); [d[k] for k in range(len(d))]")
+PATCHES = ("import sys; from ispsim.datasets.loaders import PatchDataset as D; "
+           "d = D(sys.argv[1], 'train', patch=32); [d[k] for k in range(len(d))]")
+
+
+def _damaged_chunks(ctx, damage, reader):
+    """Damage a copy's chunks, read it as a user would, then build again: named, then healed."""
     from ispsim.datasets.store import DatasetStore
 
     s = ctx.copy()
-    f = DatasetStore(s).chunk_file("test", "linear", 1)
+    damage(DatasetStore(s))
+    err, named = _loader_error(s, reader)
+    obs, ok = ctx.heals(s)
+    return f"{err[:90]} | {obs}", named and ok
+
+
+def _flip(store):
+    f = store.chunk_file("test", "linear", 1)
     b = bytearray(f.read_bytes())
     b[len(b) // 2] ^= 0xFF
     f.write_bytes(bytes(b))
-    err, named = _loader_error(s, "import sys; from ispsim.datasets.loaders import ImageDataset as D; "
-                                  "d = D(sys.argv[1], 'test'); [d[k] for k in range(len(d))]")
-    obs, ok = ctx.heals(s)
-    return f"{err[:90]} | {obs}", named and ok
 
 
-@case("deleted chunk", "loader names it (no NaN image); build rebuilds it")
-def deleted(ctx):
-    from ispsim.datasets.store import DatasetStore
-
-    s = ctx.copy()
-    DatasetStore(s).chunk_file("train", "lq_raw", 2).unlink()
-    err, named = _loader_error(s, "import sys; from ispsim.datasets.loaders import PatchDataset as D; "
-                                  "d = D(sys.argv[1], 'train', patch=32); [d[k] for k in range(len(d))]")
-    obs, ok = ctx.heals(s)
-    return f"{err[:90]} | {obs}", named and ok
-
-
-@case("swapped chunks", "loader names them; build rebuilds both")
-def swapped(ctx):
-    from ispsim.datasets.store import DatasetStore
-
-    s = ctx.copy()
-    st = DatasetStore(s)
-    a, b = st.chunk_file("test", "hq_srgb", 0), st.chunk_file("test", "hq_srgb", 1)
+def _swap(store):
+    a, b = store.chunk_file("test", "hq_srgb", 0), store.chunk_file("test", "hq_srgb", 1)
     ta, tb = a.read_bytes(), b.read_bytes()
     a.write_bytes(tb)
     b.write_bytes(ta)
-    err, named = _loader_error(s, "import sys; from ispsim.datasets.loaders import ImageDataset as D; "
-                                  "d = D(sys.argv[1], 'test'); [d[k] for k in range(len(d))]")
-    obs, ok = ctx.heals(s)
-    return f"{err[:90]} | {obs}", named and ok
+
+
+case("flipped byte in a chunk", "loader names it; build rebuilds it")(lambda ctx: _damaged_chunks(ctx, _flip, IMAGES))
+case("deleted chunk", "loader names it (no NaN image); build rebuilds it")(
+    lambda ctx: _damaged_chunks(ctx, lambda st: st.chunk_file("train", "lq_raw", 2).unlink(), PATCHES))
+case("swapped chunks", "loader names them; build rebuilds both")(lambda ctx: _damaged_chunks(ctx, _swap, IMAGES))
 
 
 @case("truncated train/lq_raw/zarr.json", "verify reports it once; build rewrites it")
