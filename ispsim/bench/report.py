@@ -26,6 +26,14 @@ RESTORATION_NOTES = (
 )
 
 
+DENOISING_NOTES = (
+    "Denoising track (ELD's protocol): the short exposure amplified by the ratio in, the long exposure out, both packed "
+    "[R, Gr, Gb, B]; test inputs made with the full physics model (P+TL+R+Q+C). PSNR / SSIM on the packed RAW "
+    "(normalised, output clipped to [0, 1]); sRGB PSNR / SSIM on both rendered with the scene's as-shot white balance, "
+    "the camera's D65 matrix and the sRGB OETF; tables per ratio band."
+)
+
+
 def bootstrap_ci(values, n: int, seed: int = 0) -> tuple[float, float]:
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
@@ -48,6 +56,11 @@ def summarise(df, bootstrap: int, seed: int = 0):
             labels = [f"ISO < {ISO_BANDS[1]}"] + [f"ISO {a}-{b}" for a, b in zip(ISO_BANDS[1:-2], ISO_BANDS[2:-1])] + [
                 f"ISO >= {ISO_BANDS[-2]}"]
             bands = pd.cut(group["iso"], ISO_BANDS, right=False, labels=labels)
+            slices += [(str(band), sub) for band, sub in group.groupby(bands, sort=True, observed=True)]
+        if track == "denoising":  # ELD's question holds or not at each amplification ratio
+            edges = [0, 150, 220, float("inf")]
+            labels = ["ratio < 150", "ratio 150-220", "ratio >= 220"]
+            bands = pd.cut(group["ratio"], edges, right=False, labels=labels)
             slices += [(str(band), sub) for band, sub in group.groupby(bands, sort=True, observed=True)]
         for camera, sub in slices:
             for method, m in sub.groupby("method", sort=False):
@@ -134,7 +147,7 @@ def figures(df, summary, out: Path, cache: Path) -> list[str]:
     made = []
     for dataset, group in summary[summary.camera == "all"].groupby("dataset", sort=False):
         slug = dataset.replace("/", "_")
-        restoration = (df[df.dataset == dataset].track == "restoration").any()
+        restoration = df[df.dataset == dataset].track.isin(["restoration", "denoising"]).any()
         axes_ = (("ref_bytes", "reference bytes per image", False), ("sec_per_mp", "seconds per megapixel", True))
         for x, label, logx in axes_[1:] if restoration else axes_:  # restoration stores no reference bytes
             fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -259,7 +272,8 @@ def write_report(out: Path, df, suite_name: str, profile: str, bootstrap: int, l
         md += [f"## Failures ({len(failed)} images, left out of the means)", "", _markdown(rows), ""]
         body_html.append(f"<h2>Failures ({len(failed)} images, left out of the means)</h2>{_html_table(rows)}")
     for (track, dataset), group in (summary.groupby(["track", "dataset"], sort=False) if len(summary) else ()):
-        md += [f"## {track} track: {dataset}", ""] + ([RESTORATION_NOTES, ""] if track == "restoration" else [])
+        notes = {"restoration": RESTORATION_NOTES, "denoising": DENOISING_NOTES}.get(track)
+        md += [f"## {track} track: {dataset}", ""] + ([notes, ""] if notes else [])
         body_html.append(f"<h2>{html.escape(track)} track: {html.escape(dataset)}</h2>")
         for camera, rows in group.groupby("camera", sort=False):
             table = _table(rows, "no weights" if lpips_note.startswith("LPIPS: no weights") else "not computed")

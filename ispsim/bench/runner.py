@@ -89,6 +89,16 @@ def _budget_note(method) -> str:
     return ""
 
 
+def render_packed(packed: np.ndarray, params: dict) -> np.ndarray:
+    """Packed RAW ``[R, Gr, Gb, B]`` in [0, 1] -> 8-bit-quantised sRGB, LibRaw's plain look."""
+    from ..pipeline import PLAIN, Pipeline
+    from ..stages import cfa
+
+    mosaic = cfa.unpack(np.ascontiguousarray(packed, dtype=np.float32), params["cfa"])
+    pipe = Pipeline(params["camera"], PLAIN).with_sensor(cfa=params["cfa"])
+    return pipe.render(np.clip(mosaic, 0, 1), 0, gains=tuple(params["gains"]))[0].astype(np.float32)
+
+
 def current_hashes(suite) -> set[str]:
     """The dataset hashes of every dataset of ``suite`` as its recipes stand now."""
     from ..datasets.recipe import load_recipe
@@ -256,6 +266,8 @@ class Runner:
             return self.evaluate_clip(method, store, ds, index, dhash)
         if ds.track == "restoration":
             return self.evaluate_restoration(method, store, ds, index, dhash)
+        if ds.track == "denoising":
+            return self.evaluate_denoising(method, store, ds, index, dhash)
         arrays = store.read_sample(ds.split, index)
         params = store.params(ds.split, index)
         reference = make_reference(method, arrays, params, ds, self.suite.seed, index)
@@ -294,6 +306,26 @@ class Runner:
         scores, a, b = score_restoration(out, gt, inputs["record"])
         row = self._row(method, ds, params, index, dhash, Reference("none"), seconds, peak, gt.shape[-2] * gt.shape[-1],
                         **scores, bayer=params["bayer"], iso=float(params["iso"]))
+        if self.lpips is not None:
+            row["lpips"] = self._lpips(a, b)
+        self._save_maps(method, dhash, index, np.abs(b - a).mean(axis=0), a)
+        return row
+
+    def evaluate_denoising(self, method, store: DatasetStore, ds: SuiteDataset, index: int, dhash: str) -> dict:
+        """Low light (ELD's protocol): the amplified short exposure in, the long exposure out, both
+        packed; scored on the packed RAW and on both rendered to sRGB (bilinear demosaic, the
+        scene's as-shot white balance, the camera's D65 matrix, sRGB gamma), with the ratio."""
+        arrays = store.read_sample(ds.split, index)
+        params = store.params(ds.split, index)
+        keys = ("cfa", "ratio", "K", "read_scale", "row_scale", "black", "white", "camera")
+        inputs = {"input": arrays["input"], **{k: params[k] for k in keys}}
+        out, seconds, peak = _measure(lambda: method.reconstruct(inputs, Reference("none")))
+        gt = arrays["gt"]
+        a, b = render_packed(gt, params), render_packed(np.clip(out, 0, 1), params)
+        row = self._row(method, ds, params, index, dhash, Reference("none"), seconds, peak, 4 * gt.shape[-2] * gt.shape[-1],
+                        psnr=peak_signal_noise_ratio(gt, out), ssim=structural_similarity(gt, out),
+                        psnr_srgb=peak_signal_noise_ratio(a, b), ssim_srgb=structural_similarity(a, b),
+                        ratio=float(params["ratio"]))
         if self.lpips is not None:
             row["lpips"] = self._lpips(a, b)
         self._save_maps(method, dhash, index, np.abs(b - a).mean(axis=0), a)

@@ -19,7 +19,7 @@ import numpy as np
 from .._toml import read_toml
 from ..errors import ConfigError
 
-TRACKS = ("image", "video", "restoration")
+TRACKS = ("image", "video", "restoration", "denoising")
 PROFILES = ("quick", "cpu", "paper")
 SOURCES = ("sampled", "first_frame", "prior_bank", "record", "none")
 # What a method asks the runner for: "sampled" (the suite's sampler), "learned" (its own sampler),
