@@ -358,3 +358,24 @@ def test_points_at_one_byte_count_are_spread_apart_and_centred():
 
     xs = _spread([100.0, 100.0, 100.0, 500.0], False)
     assert len(set(xs)) == 4 and abs(np.mean(xs[:3]) - 100.0) < 1e-9 and xs[3] == 500.0
+
+
+@pytest.mark.slow
+def test_denoising_track_scores_packed_raw_and_srgb_per_ratio_band(tmp_path, monkeypatch):
+    from ispsim.methods.denoise import training_pairs
+
+    monkeypatch.setenv("ISPSIM_CACHE", str(tmp_path / "cache"))
+    suite = write_suite(tmp_path / "ll.toml", "ll", "lowlight", "denoising")
+    assert run(tmp_path, suite, "--methods", "nlm-known,denoise-pg", "--no-lpips") == 0
+    df = pd.read_csv(tmp_path / "report" / "results.csv")
+    assert set(df.method) == {"nlm-known", "denoise-pg"} and df.psnr_srgb.notna().all() and df.ratio.between(100, 300).all()
+    board = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert "## denoising track: lowlight/quick/test" in board and "### ratio" in board
+    pg = df[df.method == "denoise-pg"]
+    assert (pg.profile == "cpu").all() or "denoise-pg (smoke:" in board  # shipped cpu weights, or marked smoke
+    from ispsim.datasets.store import DatasetStore
+
+    store = DatasetStore(next((tmp_path / "data").iterdir()))
+    x_pg, y_pg = training_pairs(store, "P+G")
+    x_full, y_full = training_pairs(store, "P+TL+R+Q+C")
+    assert torch.equal(y_pg, y_full) and not torch.equal(x_pg, x_full)  # same scenes, other noise
