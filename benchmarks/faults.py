@@ -263,7 +263,11 @@ def torn_cache(ctx):
 
 
 def _checkpoint_case(ctx, damage, label):
-    suite, out = _suite(ctx, "rddm", "restoration", f"ck-{label}"), ctx.work / f"ck-{label}"
+    # A copy of the recipe under another name: no shipped weights fit it, so the run trains its
+    # own into the cache, which is what gets damaged (the shipped files are never touched).
+    recipe = ctx.work / "faultcopy.toml"
+    recipe.write_text((ROOT / "datasets" / "rddm.toml").read_text().replace('name = "rddm"', 'name = "faultcopy"'))
+    suite, out = _suite(ctx, recipe, "restoration", f"ck-{label}"), ctx.work / f"ck-{label}"
     env = _env(ctx)
     p = bench("run", "--suite", suite, "--methods", "unet-raw,isp-unet", "--out", out, "-q", "--no-lpips", env=env)
     ck = next((ctx.work / "cache" / "checkpoints").glob("unet-raw-quick-*.pt"))
