@@ -379,3 +379,18 @@ def test_denoising_track_scores_packed_raw_and_srgb_per_ratio_band(tmp_path, mon
     x_pg, y_pg = training_pairs(store, "P+G")
     x_full, y_full = training_pairs(store, "P+TL+R+Q+C")
     assert torch.equal(y_pg, y_full) and not torch.equal(x_pg, x_full)  # same scenes, other noise
+
+
+def test_rows_scored_with_weights_from_an_older_data_build_say_so(tmp_path, monkeypatch):
+    import ispsim.methods.base as base
+    from ispsim.bench.runner import stale_weights_note
+    from ispsim.datasets.recipe import load_recipe
+    from ispsim.methods.checkpoints import write_card
+
+    monkeypatch.setattr(base, "SETTINGS_DIR", tmp_path)
+    (tmp_path / "checkpoints").mkdir()
+    recipe = load_recipe("rddm")
+    write_card(tmp_path / "checkpoints" / "unet-raw-cpu-all.pt", {"data": {"recipe": "rddm", "digest": "0" * 16}})
+    assert stale_weights_note("unet-raw", "cpu", recipe) == "weights from an older build of the data"
+    write_card(tmp_path / "checkpoints" / "unet-raw-cpu-all.pt", {"data": {"recipe": "rddm", "digest": recipe.digest()}})
+    assert stale_weights_note("unet-raw", "cpu", recipe) == ""

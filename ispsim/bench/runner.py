@@ -99,6 +99,50 @@ def render_packed(packed: np.ndarray, params: dict) -> np.ndarray:
     return pipe.render(np.clip(mosaic, 0, 1), 0, gains=tuple(params["gains"]))[0].astype(np.float32)
 
 
+def stale_weights_note(name: str, profile: str, recipe) -> str:
+    """'weights from an older build of the data' when the method's shipped weights for ``recipe``
+    were trained on samples an older generator made (their card's digest is not the recipe's
+    now): a score with them is not a score of weights trained on these samples."""
+    from ..methods import create_method
+    from ..methods.base import SETTINGS_DIR
+    from ..methods.checkpoints import read_card
+
+    try:
+        m = create_method(name, profile)
+        prefix = m.checkpoint_name("\0").split("\0")[0]
+    except (ConfigError, AttributeError, TypeError):
+        return ""
+    stale = False
+    for card_path in (SETTINGS_DIR / "checkpoints").glob(f"{prefix}*.json"):
+        try:
+            data = read_card(card_path).get("data") or {}
+        except DataError:
+            continue
+        made = data.get("digest") or data.get("recipe_sha")
+        if data.get("recipe") == recipe.name and made and made != recipe.digest():
+            stale = True
+    return "weights from an older build of the data" if stale else ""
+
+
+def annotate_stale_weights(df, suite):
+    """Mark rows scored with shipped weights trained on an older build of their dataset."""
+    from ..datasets.recipe import load_recipe
+
+    if not len(df) or "profile" not in df:
+        return df
+    df = df.copy()
+    if "note" not in df:
+        df["note"] = ""
+    df["note"] = df["note"].fillna("").astype(str)
+    recipes = {ds.key: load_recipe(ds.recipe) for ds in suite.datasets}
+    for (method, dataset, profile), idx in df.groupby(["method", "dataset", "profile"]).groups.items():
+        if dataset in recipes:
+            note = stale_weights_note(method, profile, recipes[dataset])
+            if note:
+                df.loc[idx, "note"] = [f"{n}; {note}" if n and note not in n else (n or note) for n in df.loc[idx, "note"]]
+    return df
+
+
 def current_hashes(suite) -> set[str]:
     """The dataset hashes of every dataset of ``suite`` as its recipes stand now."""
     from ..datasets.recipe import load_recipe
@@ -255,7 +299,8 @@ class Runner:
             try:
                 paths = [ship(k) for k in cpu.model_keys(store)]
                 if paths and all(p.is_file() and cpu.made_with_these_settings(p)
-                                 and _card_recipe(p) == store.recipe.name for p in paths):
+                                 and _card_recipe(p) == store.recipe.name for p in paths) \
+                        and not stale_weights_note(name, "cpu", store.recipe):
                     return cpu
             except (ConfigError, DataError, OSError):
                 pass  # a damaged card is reported when the weights are loaded, not here

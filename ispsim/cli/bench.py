@@ -90,7 +90,7 @@ def cmd_run(args) -> int:
 
     from ..bench.provenance import provenance
     from ..bench.report import merge_results, write_report
-    from ..bench.runner import Runner, current_hashes, resolve_methods
+    from ..bench.runner import Runner, annotate_stale_weights, current_hashes, resolve_methods
     from ..bench.suite import load_suite
 
     suite = load_suite(args.suite)
@@ -103,7 +103,7 @@ def cmd_run(args) -> int:
         return 1
     prov = provenance(args.argv, prog="bench")
     df = pd.DataFrame(rows).assign(commit=prov["commit"], machine=prov["machine"])
-    df = merge_results(out, df, current_hashes(suite))
+    df = annotate_stale_weights(merge_results(out, df, current_hashes(suite)), suite)
     path = write_report(out, df, suite.name, suite.profile, suite.bootstrap, note, prov)
     tracks = [sec for sec in path.read_text().split("\n## ")[1:] if "\n### " in sec]
     print(tracks[0].split("\n### ", 2)[1] if tracks else "")
