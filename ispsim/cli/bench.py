@@ -147,7 +147,9 @@ def cmd_report(args) -> int:
     if not csv.exists():
         print(f"bench: {csv} not found; run `bench run --suite {args.suite}` first", file=sys.stderr)
         return 2
-    df = pd.read_csv(csv)
+    from ..bench.runner import annotate_stale_weights
+
+    df = annotate_stale_weights(pd.read_csv(csv), suite)
     df["lpips"] = df["lpips"].astype(object).where(df["lpips"].notna(), None)
     note = "" if df["lpips"].notna().any() else "LPIPS: no weights"
     from ..bench.provenance import provenance
