@@ -394,3 +394,12 @@ def test_rows_scored_with_weights_from_an_older_data_build_say_so(tmp_path, monk
     assert stale_weights_note("unet-raw", "cpu", recipe) == "weights from an older build of the data"
     write_card(tmp_path / "checkpoints" / "unet-raw-cpu-all.pt", {"data": {"recipe": "rddm", "digest": recipe.digest()}})
     assert stale_weights_note("unet-raw", "cpu", recipe) == ""
+
+
+def test_a_results_csv_of_stale_datasets_only_is_dropped_not_a_crash(tmp_path):
+    from ispsim.bench.report import merge_results
+
+    (tmp_path / "results.csv").write_text("method,dataset,index,dataset_hash,psnr\nx,d,0,oldhash,30\n")
+    new = pd.DataFrame([{"method": "y", "dataset": "d", "index": 0, "dataset_hash": "newhash", "psnr": 31.0}])
+    out = merge_results(tmp_path, new, {"newhash"})
+    assert list(out["method"]) == ["y"]

@@ -223,8 +223,9 @@ def merge_results(out: Path, df, current: set[str]):
     parts = [df]
     if (out / "results.csv").is_file():
         old = pd.read_csv(out / "results.csv")
-        old = old[old["dataset_hash"].astype(str).isin(current)]
-        old = old[[(m, h) not in have for m, h in zip(old["method"], old["dataset_hash"].astype(str))]]
+        old = old[old["dataset_hash"].astype(str).isin(current).to_numpy()]
+        keep = np.array([(m, h) not in have for m, h in zip(old["method"], old["dataset_hash"].astype(str))], bool)
+        old = old[keep] if len(old) else old
         parts.append(old)
         have |= set(zip(old["method"], old["dataset_hash"].astype(str)))
     latest: dict = {}
