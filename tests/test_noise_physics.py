@@ -221,3 +221,16 @@ def test_lowlight_keys_belong_to_the_lowlight_style_only():
     ll = (RECIPE_DIR / "lowlight.toml").read_text()
     with pytest.raises(ConfigError, match="noise profile 'Nope'"):
         parse_recipe(ll.replace('noise = "SonyA7S2"', 'noise = "Nope"'), "x.toml")
+
+
+def test_a_camera_names_a_calibrated_noise_profile_and_a_lowlight_recipe_can_use_it():
+    from ispsim.cameras import load_camera
+    from ispsim.datasets.generators import make_sample
+    from ispsim.datasets.recipe import RECIPE_DIR, parse_recipe
+
+    assert load_camera("phone").physics_noise == "SonyA7S2" and load_camera("sony").physics_noise is None
+    text = (RECIPE_DIR / "lowlight.toml").read_text().replace('noise = "SonyA7S2"', 'noise = "camera"')
+    with pytest.raises(ConfigError, match="sony_slt_a57 name no physics noise profile"):
+        parse_recipe(text, "x.toml")
+    r = parse_recipe(text.replace('cameras = ["sony"]', 'cameras = ["phone"]'), "x.toml")
+    assert make_sample(r, "quick", "train", 0)[1]["noise_profile"] == "SonyA7S2"

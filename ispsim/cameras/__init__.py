@@ -51,6 +51,7 @@ class CameraProfile:
     look: Look
     sources: dict = field(default_factory=dict, compare=False, hash=False)
     path: str = ""
+    physics_noise: str | None = None  # a calibrated noise profile (ispsim/cameras/noise) this camera names
 
 
 _SCHEMA = {
@@ -66,7 +67,7 @@ _SCHEMA = {
     ),
     "noise": (
         {"shot_at_base_iso": float, "base_iso": float, "read_slope": float,
-         "read_intercept": float, "iso_range": list},
+         "read_intercept": float, "iso_range": list, "physics": str},
         ("shot_at_base_iso", "base_iso", "read_slope", "read_intercept", "iso_range"),
     ),
     "look": (
@@ -108,6 +109,10 @@ def parse_profile(data: dict, path: str | Path) -> CameraProfile:
             c.get("calibration_illuminant_2"),
         )
         n = t["noise"]
+        if "physics" in n:
+            from ..stages.noise.physics import load_calibrated
+
+            load_calibrated(n["physics"])  # a name that resolves, or the error says which exist
         noise = NoiseModel(float(n["shot_at_base_iso"]), float(n["base_iso"]), float(n["read_slope"]),
                            float(n["read_intercept"]), _numbers(n["iso_range"], 2, f"{where}: [noise].iso_range"))
         lk = dict(t["look"])
@@ -118,7 +123,8 @@ def parse_profile(data: dict, path: str | Path) -> CameraProfile:
         msg = str(e)
         raise ConfigError(msg if msg.startswith(where) else f"{where}: {msg}") from None
     aliases = tuple(str(a).lower() for a in t["camera"]["aliases"])
-    return CameraProfile(path.stem, t["camera"]["name"], aliases, sensor, cal, noise, look, dict(sources), str(path))
+    return CameraProfile(path.stem, t["camera"]["name"], aliases, sensor, cal, noise, look, dict(sources), str(path),
+                         t["noise"].get("physics"))
 
 
 def profile_paths() -> dict[str, Path]:

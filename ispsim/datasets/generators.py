@@ -311,7 +311,7 @@ def lowlight_sample(recipe: Recipe, size: Size, split: str, index: int):
     rng = sample_rng(recipe, split, index)
     cam = _camera(recipe, index)
     ll = recipe.lowlight
-    sensor = load_calibrated(ll.noise)
+    sensor = load_calibrated(cam.physics_noise if ll.noise == "camera" else ll.noise)
     params = sensor.sample(rng, read=ll.read)
     scene = _source(recipe).load(_scene_index(recipe, size, split, index), cam, size.height, size.width, rng)
     mosaic = cfa.mosaic(np.clip(scene.rgb, 0, None), cam.sensor.cfa)

@@ -85,7 +85,7 @@ class LowLight:
     """Low-light style (SID / ELD protocol): a short exposure at 1 / ratio of the long one, with a
     virtual camera's physics noise, amplified by the ratio."""
 
-    noise: str = "SonyA7S2"  # a noise profile of ispsim/cameras/noise, or a TOML path
+    noise: str = "SonyA7S2"  # a noise profile of ispsim/cameras/noise, a TOML path, or "camera" (the one it names)
     ratio: tuple[float, float] = (100.0, 300.0)
     components: str = "P+TL+R+Q+C"
     read: str = "TL"  # TL (Tukey-lambda) or G (Gaussian) read term of the sampled camera
@@ -216,7 +216,15 @@ def parse_recipe(text: str, path: str | Path = "<recipe>") -> Recipe:
 
         try:
             parse_components(lowlight.components)
-            load_calibrated(lowlight.noise)
+            if lowlight.noise == "camera":
+                from ..cameras import load_camera
+
+                unnamed = [c for c in cameras if load_camera(c).physics_noise is None]
+                if unnamed:
+                    raise ConfigError(f"noise = 'camera': {', '.join(unnamed)} name no physics noise profile "
+                                      f"([noise].physics in the camera profile)")
+            else:
+                load_calibrated(lowlight.noise)
         except ConfigError as e:
             raise ConfigError(f"{where}: [lowlight]: {e}") from None
         if lowlight.read not in ("TL", "G"):

@@ -3,14 +3,14 @@
 The backend follows the type of the input array; nothing here imports torch.
 """
 
-from . import cfa, color, degrade, demosaic, jpeg, levels, noise, quantize, tone, white_balance
+from . import cfa, color, degrade, demosaic, jpeg, levels, look, noise, quantize, tone, white_balance
 
 STAGES = {
     m.SPEC.name: m.SPEC
-    for m in (levels, cfa, demosaic, white_balance, color, tone, noise, quantize, jpeg, degrade)
+    for m in (levels, cfa, demosaic, white_balance, color, look, tone, noise, quantize, jpeg, degrade)
 }
 
-__all__ = ["STAGES", "cfa", "color", "degrade", "demosaic", "jpeg", "levels", "noise", "quantize", "tone", "white_balance"]
+__all__ = ["STAGES", "cfa", "color", "degrade", "demosaic", "jpeg", "levels", "look", "noise", "quantize", "tone", "white_balance"]
 
 
 def _pairs():
@@ -31,7 +31,19 @@ def _pairs():
         "tone.gamma": (tone.encode_gamma, tone.decode_gamma, {"gamma": 2.2}, 3, True),
         "tone.curve": (tone.apply_curve, tone.invert_curve, {"strength": 0.8}, 3, True),
         "tone.local": (tone.apply_local, tone.invert_local, {"strength": 0.4, "radius": 3}, 3, False),
+        "look.table": (look.apply_table, look.invert_table, {"table": _look_table()}, 3, True),
+        "look.tone_curve": (look.apply_tone_curve, look.invert_tone_curve,
+                            {"curve": look.ToneCurve((0, 0.25, 0.5, 0.75, 1), (0, 0.35, 0.62, 0.85, 1))}, 3, True),
     }
+
+
+def _look_table():
+    """A 3-D table of moderate shifts and scales (invertible), sRGB-encoded value axis."""
+    import numpy as np
+
+    g = np.random.default_rng(7)
+    d = np.stack([g.uniform(-8, 8, (3, 12, 4)), g.uniform(0.85, 1.15, (3, 12, 4)), g.uniform(0.9, 1.1, (3, 12, 4))], -1)
+    return look.HSVTable(d, srgb_value=True)
 
 
 def inverse_pairs():
