@@ -212,7 +212,7 @@ def _prune_maps(maps: Path, live: set[str]) -> None:
             p.unlink()
 
 
-def merge_results(out: Path, df, current: set[str]):
+def merge_results(out: Path, df, current: set[str], dataset_order: list[str] | None = None):
     """This run's rows plus every earlier result of the suite's current datasets (``current``:
     their hashes) that the run did not redo: the committed ``results.csv`` first, then the cache.
     A run of some methods or datasets never drops the others from the leaderboard."""
@@ -241,7 +241,9 @@ def merge_results(out: Path, df, current: set[str]):
         parts.append(pd.DataFrame(rows).assign(commit="unknown", machine="unknown"))
     merged = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else df
     order = {m: i for i, m in enumerate(dict.fromkeys(merged["method"]))}
-    return merged.sort_values(["dataset", "method", "index"], key=lambda c: c.map(order) if c.name == "method" else c,
+    datasets = {d: i for i, d in enumerate(dataset_order or dict.fromkeys(merged["dataset"]))}
+    rank = {"method": order, "dataset": datasets}
+    return merged.sort_values(["dataset", "method", "index"], key=lambda c: c.map(rank[c.name]) if c.name in rank else c,
                               kind="stable").reset_index(drop=True)
 
 

@@ -336,9 +336,19 @@ class Runner:
             lambda: method.reconstruct_video({"srgb": frames, "camera": params["camera"]}, reference))
         per_frame, ssim, pred = score_clip(out, arrays, params)
         self._save_maps(method, dhash, index, np.abs(pred[-1] - arrays["raw"][-1]).mean(0), frames[-1])
-        return self._row(method, ds, params, index, dhash, reference, seconds, peak,
-                         (len(frames) - 1) * frames.shape[-2] * frames.shape[-1], psnr=float(np.mean(per_frame)),
-                         ssim=ssim, psnr_frames=json.dumps(per_frame))
+        row = self._row(method, ds, params, index, dhash, reference, seconds, peak,
+                        (len(frames) - 1) * frames.shape[-2] * frames.shape[-1], psnr=float(np.mean(per_frame)),
+                        ssim=ssim, psnr_frames=json.dumps(per_frame))
+        if self.lpips is not None:  # frames 2..N, each rendered with its own record, as the image track does
+            from ..stages import cfa, demosaic
+
+            scores = []
+            for t in range(1, len(frames)):
+                rec = Record.from_dict(params["records"][t])
+                gt = demosaic.demosaic(cfa.unpack(arrays["raw"][t], rec.cfa), rec.cfa, "bilinear")
+                scores.append(self._lpips(Pipeline.finish(gt, rec), Pipeline.finish(np.clip(out[t - 1], 0, None), rec)))
+            row["lpips"] = float(np.mean(scores))
+        return row
 
     def evaluate_restoration(self, method, store: DatasetStore, ds: SuiteDataset, index: int, dhash: str) -> dict:
         """RAW restoration: the LQ mosaic (and the camera's record, as a RAW file carries it) in,

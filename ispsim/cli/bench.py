@@ -103,7 +103,7 @@ def cmd_run(args) -> int:
         return 1
     prov = provenance(args.argv, prog="bench")
     df = pd.DataFrame(rows).assign(commit=prov["commit"], machine=prov["machine"])
-    df = annotate_stale_weights(merge_results(out, df, current_hashes(suite)), suite)
+    df = annotate_stale_weights(merge_results(out, df, current_hashes(suite), [d.key for d in suite.datasets]), suite)
     path = write_report(out, df, suite.name, suite.profile, suite.bootstrap, note, prov)
     tracks = [sec for sec in path.read_text().split("\n## ")[1:] if "\n### " in sec]
     print(tracks[0].split("\n### ", 2)[1] if tracks else "")
