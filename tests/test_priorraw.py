@@ -164,3 +164,21 @@ def test_the_white_balance_bound_fits_constant_gains_and_the_true_gains_score_hi
     true = np.mean([psnr(raw, t.clip(0, 1)) for raw, t, _ in items])
     constant = np.mean([psnr(raw, (u * fit[:, None, None]).clip(0, 1)) for raw, _, u in items])
     assert true > constant + 3  # each image's gains are its own illuminant's: a constant cannot match them
+
+
+def test_whole_bank_search_in_query_chunks_equals_the_direct_softmax():
+    """The exact softmax over a 5000-entry bank, searched in chunks of queries (memory), against
+    the one-shot formula."""
+    import faiss
+
+    from ispsim.methods.priorraw.bank import search_topk
+
+    g = np.random.default_rng(0)
+    ref, vals = g.standard_normal((5000, 8)).astype(np.float32), g.random((5000, 3)).astype(np.float32)
+    q = g.standard_normal((3000, 8)).astype(np.float32)
+    index = faiss.IndexFlatIP(8)
+    index.add(ref)
+    logits, idx = index.search(q, 5000)
+    w = np.exp(logits - logits.max(1, keepdims=True))
+    w /= w.sum(1, keepdims=True)
+    np.testing.assert_allclose(search_topk(q, ref, vals, k=5000), np.einsum("qk,qkv->qv", w, vals[idx]), atol=1e-5)

@@ -80,7 +80,16 @@ def search_topk(feat: np.ndarray, ref_feat: np.ndarray, ref_values: np.ndarray, 
 
     index = faiss.IndexFlatIP(ref_feat.shape[1])
     index.add(np.ascontiguousarray(ref_feat, dtype=np.float32))
-    logits, idx = index.search(np.ascontiguousarray(feat, dtype=np.float32), int(k))
-    w = np.exp(logits - logits.max(1, keepdims=True))
-    w /= w.sum(1, keepdims=True)
-    return np.einsum("qk,qkv->qv", w, ref_values[idx]).astype(np.float32)
+    feat = np.ascontiguousarray(feat, dtype=np.float32)
+    k = int(k)
+    out = np.empty((len(feat), ref_values.shape[1]), np.float32)
+    # Queries in chunks: a full image's queries times k neighbours (k = the whole bank for the exact
+    # softmax) held logits, indices and gathered values of several GB at once. Each query is
+    # independent, so the chunks give the same numbers.
+    step = max(1, (1 << 22) // max(k, 1))
+    for a in range(0, len(feat), step):
+        logits, idx = index.search(feat[a:a + step], k)
+        w = np.exp(logits - logits.max(1, keepdims=True))
+        w /= w.sum(1, keepdims=True)
+        out[a:a + step] = np.einsum("qk,qkv->qv", w, ref_values[idx])
+    return out
