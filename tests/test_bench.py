@@ -118,7 +118,7 @@ def test_a_method_failing_on_one_image_is_reported_and_the_run_completes(tmp_pat
     from ispsim.datasets.store import DatasetStore
 
     assert run(tmp_path, suite, "--methods", "blind-unprocess") == 0
-    store = DatasetStore(next((tmp_path / "data").iterdir()))
+    store = DatasetStore(next(p for p in (tmp_path / "data").iterdir() if p.is_dir()))
     first_mean = float(store.read_sample("test", 0)["srgb"].mean())
     monkeypatch.setattr(GlobalFit, "reconstruct", broken_on_one)
     assert run(tmp_path, suite, "--methods", "global-fit,sam-rbf") == 1
@@ -195,7 +195,8 @@ def test_oracle_beats_the_bare_inverse_where_the_srgb_clips():
 def test_registry_settings_and_errors(tmp_path):
     names = [m.name for m in list_methods()]
     assert names == ["blind-unprocess", "global-fit", "sam-rbf", "oracle", "inf", "cam", "cam-ft", "priorraw",
-                     "priorraw-search", "unet-raw", "isp-unet", "rddm", "rddm-allinone", "rddm-rawloss", "rawmamba",
+                     "priorraw-search", "unet-raw", "isp-unet", "rddm", "rddm-allinone", "rddm-rawloss", "denoise-g",
+                     "denoise-pg", "denoise-physics", "nlm-known", "rawmamba",
                      "rawmamba-no-geb", "rawmamba-no-leb", "rawmamba-no-local", "rawmamba-no-global", "rawmamba-no-base"]
     assert create_method("sam-rbf", "cpu").settings["tile"] == 96
     assert create_method("sam-rbf", "quick").settings_digest() != create_method("sam-rbf", "cpu").settings_digest()
@@ -375,7 +376,7 @@ def test_denoising_track_scores_packed_raw_and_srgb_per_ratio_band(tmp_path, mon
     assert (pg.profile == "cpu").all() or "denoise-pg (smoke:" in board  # shipped cpu weights, or marked smoke
     from ispsim.datasets.store import DatasetStore
 
-    store = DatasetStore(next((tmp_path / "data").iterdir()))
+    store = DatasetStore(next(p for p in (tmp_path / "data").iterdir() if p.is_dir()))
     x_pg, y_pg = training_pairs(store, "P+G")
     x_full, y_full = training_pairs(store, "P+TL+R+Q+C")
     assert torch.equal(y_pg, y_full) and not torch.equal(x_pg, x_full)  # same scenes, other noise

@@ -129,9 +129,9 @@ def test_cam_trains_saves_a_checked_checkpoint_and_reconstructs(tmp_path, olympu
     saved[0].write_bytes(saved[0].read_bytes()[:-10] + b"0123456789")
     import pytest
 
-    from ispsim.errors import ConfigError
+    from ispsim.errors import ConfigError, DataError
 
-    with pytest.raises(ConfigError, match="does not match its model card"):
+    with pytest.raises(DataError, match="does not match its model card"):
         load_checkpoint(saved[0])
 
 

@@ -90,12 +90,14 @@ def load_lpips() -> tuple[LPIPS | None, str]:
     missing)."""
     from ..methods.checkpoints import load_checkpoint
 
-    converted = find(CONVERTED_FILE)
-    if converted is not None:
-        state, _ = load_checkpoint(converted)  # sha256 against its card
-        model = LPIPS()
-        model.load_state_dict(state)
-        return model.eval(), ""
+    for d in search_dirs():  # in order: $ISPSIM_LPIPS_DIR first, whichever source it holds
+        if (d / CONVERTED_FILE).is_file():
+            state, _ = load_checkpoint(d / CONVERTED_FILE)  # sha256 against its card
+            model = LPIPS()
+            model.load_state_dict(state)
+            return model.eval(), ""
+        if (d / BACKBONE_FILE).is_file() and (d / HEADS_FILE).is_file():
+            return LPIPS().load_files(d / BACKBONE_FILE, d / HEADS_FILE), ""
     backbone, heads = find(BACKBONE_FILE), find(HEADS_FILE)
     if backbone is None or heads is None:
         missing = [n for n, p in ((BACKBONE_FILE, backbone), (HEADS_FILE, heads)) if p is None]

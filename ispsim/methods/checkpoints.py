@@ -49,7 +49,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
     path = Path(path)
     card_path = path.with_suffix(".json")
     if not path.is_file() or not card_path.is_file():
-        raise DataError(f"{path}: checkpoint or its model card {card_path.name} is missing")
+        raise ConfigError(f"{path}: checkpoint or its model card {card_path.name} is missing")
     card = read_card(card_path)
     digest = sha256_of(path)
     if digest != card.get("sha256"):
