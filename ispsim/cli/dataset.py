@@ -44,7 +44,12 @@ def cmd_info(args) -> int:
         print(f"  damaged array metadata {sp}/{name}: {why}")
     from ..datasets.generators import scene_summary
 
+    from ..datasets.recipe import GENERATOR_VERSION
+
+    built_by = s.meta.get("generator", 1)
     try:
+        if built_by != GENERATOR_VERSION:  # the plan below is today's generator's, not this store's
+            raise ConfigError(f"built by dataset generator {built_by}, whose splits this one cannot vouch for; rebuild")
         print(f"  {scene_summary(s.recipe, s.size)}")
     except (ConfigError, InputFileError) as e:
         print(f"  scenes: not checked ({e})")
