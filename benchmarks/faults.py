@@ -14,7 +14,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -298,16 +297,9 @@ def truncated_card(ctx):
     return _checkpoint_case(ctx, cut, "card")
 
 
-def git_commit() -> str:
-    try:
-        c = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return c + (" (dirty)" if dirty else "")
-    except OSError:
-        return "unknown"
-
-
 def main(argv=None) -> int:
+    from ispsim.bench.provenance import git_commit, machine
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-o", "--output", default=str(ROOT / "reports" / "faults.md"))
     args = ap.parse_args(argv)
@@ -324,8 +316,7 @@ def main(argv=None) -> int:
             print(f"{'pass' if ok else 'FAIL'}  {name}  ({time.time() - t:.1f} s)", file=sys.stderr)
     head = ["case", "expected", "observed", "pass"]
     md = [f"# Fault injection: `python benchmarks/faults.py`", "",
-          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {git_commit()}, "
-          f"{platform.node() or 'host'} ({os.cpu_count()} cores, {platform.processor() or platform.machine()}), "
+          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {git_commit()}, {machine()}, "
           f"{time.time() - t0:.0f} s. {sum(r[3] == 'pass' for r in rows)} of {len(rows)} cases pass.", "",
           "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
