@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
@@ -135,9 +136,21 @@ class PerCameraModels:
         return made is None or (json.dumps(self.training_settings(made), sort_keys=True)
                                 == json.dumps(self.training_settings(), sort_keys=True))
 
-    def _stamp_version(self, path: Path) -> None:
-        """Writes the method's ``version`` into the model card of weights it just trained."""
-        write_card(path, {**read_card(path.with_suffix(".json")), "version": self.version})
+    def _stamp_version(self, path: Path, seconds: float | None = None) -> None:
+        """Writes the method's ``version`` into the model card of weights it just trained, and the
+        training's cost (wall seconds, device, torch threads): the budget the leaderboard shows."""
+        import torch
+
+        card = {**read_card(path.with_suffix(".json")), "version": self.version}
+        if seconds is not None:
+            card["budget"] = {"train_seconds": round(seconds, 1), "device": "cpu", "threads": torch.get_num_threads()}
+        write_card(path, card)
+
+    def _train_and_stamp(self, camera, store, path: Path, progress: bool) -> None:
+        start = time.perf_counter()
+        self._train(camera, store, path, progress)
+        self._stamp_version(path, time.perf_counter() - start)
+        self.digests[camera] = sha256_of(path)
 
     def model_keys(self, store) -> list[str]:
         """One model per camera; a method with one model for everything returns ``["all"]``."""
@@ -153,10 +166,7 @@ class PerCameraModels:
         for camera in self.model_keys(store):
             name = self.checkpoint_name(camera)
             if save_to is not None:
-                path = Path(save_to) / name
-                self._train(camera, store, path, progress)
-                self._stamp_version(path)
-                self.digests[camera] = sha256_of(path)
+                self._train_and_stamp(camera, store, Path(save_to) / name, progress)
                 continue
             cached = cache_dir() / f"{name[:-3]}-{store.recipe.digest()}-{self._settings_key()}.pt"
             shipped = self.shipped_checkpoint(camera)
@@ -169,6 +179,4 @@ class PerCameraModels:
                     self.load_file(camera, path)
                     break
             else:
-                self._train(camera, store, cached, progress)
-                self._stamp_version(cached)
-                self.digests[camera] = sha256_of(cached)
+                self._train_and_stamp(camera, store, cached, progress)

@@ -51,6 +51,47 @@ def training_pairs(store, components: str, split: str = "train"):
             torch.from_numpy(np.stack([a["gt"] for a in arrays])))
 
 
+class CleanScenes:
+    """The clean packed ground truths of one split of a lowlight store, with what each sample's
+    noise was made from (its camera's calibrated profile, CFA, ratio range): ELD trains on noise
+    synthesised on the fly, a fresh virtual camera, ratio and draw for every crop."""
+
+    def __init__(self, store, split: str = "train"):
+        from ..stages.noise.physics import load_calibrated
+
+        if store.recipe.style != "lowlight":
+            raise ConfigError(f"{store.path}: denoising methods train on lowlight-style stores, this one is "
+                              f"{store.recipe.style!r}")
+        self.indices = store.done_indices(split)
+        if not self.indices:
+            raise ConfigError(f"{store.path}: no finished samples in split {split!r}")
+        self.gt = torch.from_numpy(np.stack([store.read_sample(split, i)["gt"] for i in self.indices]))
+        params = [store.params(split, i) for i in self.indices]
+        self.cfa = [p["cfa"] for p in params]
+        profiles = {p["noise_profile"] for p in params}
+        self.sensors = {name: load_calibrated(name) for name in profiles}
+        self.profile = [p["noise_profile"] for p in params]
+        self.ratio = tuple(store.recipe.lowlight.ratio)
+
+    def noisy(self, clean: torch.Tensor, idx, components: str, rng: np.random.Generator,
+              g: torch.Generator) -> torch.Tensor:
+        """The amplified short exposures of packed clean crops ``(B, 4, h, w)`` under ``components``."""
+        from ..stages import cfa
+        from ..stages.noise.physics import add_physics_noise
+
+        read = "G" if "G" in components.split("+") else "TL"
+        out = []
+        for x, i in zip(clean, idx):
+            i = int(i)
+            params = self.sensors[self.profile[i]].sample(rng, read=read)
+            ratio = float(np.exp(rng.uniform(np.log(self.ratio[0]), np.log(self.ratio[1]))))
+            span = params.white - params.black
+            long = cfa.unpack(x[None].double(), self.cfa[i]) * span
+            short = add_physics_noise(long / ratio, params, g, self.cfa[i], components)
+            out.append(cfa.pack(short * ratio / span, self.cfa[i])[0].float())
+        return torch.stack(out)
+
+
 class PackedDenoiser(torch.nn.Module):
     def __init__(self, widths, bottleneck):
         super().__init__()
@@ -61,11 +102,20 @@ class PackedDenoiser(torch.nn.Module):
         return x + self.net(pad_to(x, 2 ** len(self.net.down)))[..., :h, :w]
 
 
+def packed_psnr(pred: torch.Tensor, gt: torch.Tensor) -> float:
+    """Mean over images of the PSNR (peak 1) of packed RAW: the track's score."""
+    mse = ((pred.clamp(0, 1) - gt) ** 2).flatten(1).mean(1).clamp(min=1e-12)
+    return float((10 * torch.log10(1 / mse)).mean())
+
+
 class DenoiseUNet(RestorationModel):
     settings_file = "denoise"
     components = "P+TL+R+Q+C"
+    # version 2: noise synthesised on the fly for every crop (ELD's training), not the store's one draw
+    version = 2
     defaults = {"widths": [32, 64, 128, 256], "bottleneck": 256, "steps": 20000, "patch": 128, "batch": 8,
-                "lr": 1e-3, "seed": 0, "threads": 0}
+                "lr": 1e-3, "synthesis": "on-the-fly", "validate_every": 200, "seed": 0, "threads": 0}
+    inference_only = ("validate_every",)
 
     def _net(self):
         return PackedDenoiser(self.settings["widths"], self.settings["bottleneck"])
@@ -75,17 +125,41 @@ class DenoiseUNet(RestorationModel):
 
     def _train(self, camera, store, path, progress):
         torch.manual_seed(self.settings["seed"])
-        x, y = training_pairs(store, self.components)
         net, s = self._net(), self.settings
-        patch = min(s["patch"], x.shape[-1], x.shape[-2])
+        if s["synthesis"] == "on-the-fly":
+            scenes = CleanScenes(store)
+            y = scenes.gt
+            rng = np.random.default_rng(s["seed"])
+        elif s["synthesis"] == "store":
+            x, y = training_pairs(store, self.components)
+        else:
+            raise ConfigError(f"{self.info.name}: synthesis must be 'on-the-fly' or 'store', got {s['synthesis']!r}")
+        patch = min(s["patch"], y.shape[-1], y.shape[-2])
 
         def step(g):
-            crop, _ = random_windows(len(x), x.shape[-2:], s["batch"], patch, g)
-            return F.l1_loss(net(crop(x).clamp(-0.1, 4.0)), crop(y))
+            crop, idx = random_windows(len(y), y.shape[-2:], s["batch"], patch, g)
+            clean = crop(y)
+            noisy = scenes.noisy(clean, idx, self.components, rng, g) if s["synthesis"] == "on-the-fly" else crop(x)
+            return F.l1_loss(net(noisy.clamp(-0.1, 4.0)), clean)
 
+        # The validation split's own inputs (the store's noise model, as the test split's).
+        val = store.done_indices("val")
+        vx = torch.from_numpy(np.stack([store.read_sample("val", i)["input"] for i in val])).clamp(-0.1, 4.0)
+        vy = torch.from_numpy(np.stack([store.read_sample("val", i)["gt"] for i in val]))
+
+        def validate():
+            net.eval()
+            with torch.no_grad():
+                psnr = packed_psnr(net(vx), vy)
+            net.train()
+            return psnr
+
+        curve: list = []
         net.train()
-        loss = train_loop(net.parameters(), step, s, progress, f"{self.info.name} train")
-        save_checkpoint(net.state_dict(), path, self._card(store, camera, final_loss=loss))
+        loss = train_loop(net.parameters(), step, s, progress, f"{self.info.name} train",
+                          validate=validate if val else None, every=int(s["validate_every"]), curve=curve)
+        save_checkpoint(net.state_dict(), path, self._card(store, camera, final_loss=loss, curve=curve,
+                                                           curve_metric="validation PSNR, packed RAW (dB)"))
         self.models[camera] = net.eval()
 
     def reconstruct(self, inputs, reference: Reference):

@@ -149,10 +149,13 @@ def lr_schedule(opt, steps: int, warmup: int = 0):
 
 
 def train_loop(params, step_loss, s: dict, progress: bool, desc: str, steps: int | None = None,
-               lr: float | None = None, warmup: int = 0) -> float:
+               lr: float | None = None, warmup: int = 0, validate=None, every: int = 0,
+               curve: list | None = None) -> float:
     """AdamW with cosine decay over ``steps`` calls of ``step_loss(g)`` (which draws its own batch
     from the seeded generator ``g`` and returns the loss); returns the last loss. ``warmup`` > 0:
-    the learning rate first ramps linearly over that many steps (diffusers' cosine-with-warmup)."""
+    the learning rate first ramps linearly over that many steps (diffusers' cosine-with-warmup).
+    ``validate()`` (a validation PSNR, no random draws) runs every ``every`` steps and after the
+    last; ``curve`` collects ``[step, value]``: the learning curve a model card carries."""
     from tqdm import tqdm
 
     threads(s["threads"])
@@ -163,11 +166,13 @@ def train_loop(params, step_loss, s: dict, progress: bool, desc: str, steps: int
     opt = torch.optim.AdamW(params, lr=lr or s["lr"])
     sched = lr_schedule(opt, steps, warmup)
     loss = torch.tensor(float("nan"))
-    for _ in tqdm(range(steps), desc=desc, unit="step", disable=not progress):
+    for k in tqdm(range(steps), desc=desc, unit="step", disable=not progress):
         opt.zero_grad()
         loss = step_loss(g)
         if loss.requires_grad:  # a step_loss may have run backward itself (per-group sub-batches)
             loss.backward()
         opt.step()
         sched.step()
+        if validate is not None and curve is not None and ((every and (k + 1) % every == 0) or k + 1 == steps):
+            curve.append([k + 1, round(float(validate()), 4)])
     return float(loss.detach())
