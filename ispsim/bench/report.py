@@ -12,7 +12,9 @@ from .. import __version__
 
 METRIC_NOTES = (
     "PSNR: per image on normalised float RAW (camera RGB), data_range = 1, ground truth not clipped; "
-    "the mean over images. SSIM: Gaussian window 11 (sigma 1.5), K1 = 0.01, K2 = 0.03, data_range = 1, "
+    "the mean over images. PSNR/patch (INF's protocol, the papers' INF rows): the mean over a 4 x 4 grid of "
+    "patches of each patch's PSNR, then over images; it reads several dB above the per-image PSNR on the same "
+    "outputs, so compare a paper's number with the column of its protocol. SSIM: Gaussian window 11 (sigma 1.5), K1 = 0.01, K2 = 0.03, data_range = 1, "
     "mean over channels. LPIPS (AlexNet, v0.1) on both images rendered to sRGB with the sample's own record. "
     "Brackets: 95% bootstrap interval of the mean. s/MP: wall seconds of reconstruct per megapixel; "
     "peak MB: Python-heap peak during reconstruct (tracemalloc); bytes: reference bytes the camera stores per image."
@@ -66,7 +68,8 @@ def summarise(df, bootstrap: int, seed: int = 0):
             for method, m in sub.groupby("method", sort=False):
                 lo, hi = bootstrap_ci(m["psnr"], bootstrap, seed)
                 lp = m["lpips"].dropna()
-                srgb = {k: float(m[k].mean()) if k in m and m[k].notna().any() else None for k in ("psnr_srgb", "ssim_srgb")}
+                srgb = {k: float(m[k].mean()) if k in m and m[k].notna().any() else None
+                        for k in ("psnr_srgb", "ssim_srgb", "psnr_patch")}
                 note = m["note"].dropna().astype(str) if "note" in m else []
                 out.append({**srgb, "track": track, "dataset": dataset, "camera": camera, "method": method,
                             "note": note.iloc[0] if len(note) else "",
@@ -80,7 +83,9 @@ def summarise(df, bootstrap: int, seed: int = 0):
 
 def _table(rows, lpips_note: str) -> list[list[str]]:
     srgb = "psnr_srgb" in rows and rows["psnr_srgb"].notna().any()
-    head = ["method", "PSNR (dB)", "95% interval", "SSIM"] + (["sRGB PSNR", "sRGB SSIM"] if srgb else []) + [
+    patch = "psnr_patch" in rows and rows["psnr_patch"].notna().any()
+    head = ["method", "PSNR (dB)", "95% interval"] + (["PSNR/patch"] if patch else []) + ["SSIM"] + (
+        ["sRGB PSNR", "sRGB SSIM"] if srgb else []) + [
         "LPIPS", "s/MP", "peak MB", "bytes/img", "n"]
     body = [head]
     rows = rows.assign(smoke=rows["note"].astype(str).str.startswith("smoke") if "note" in rows else False)
@@ -90,7 +95,9 @@ def _table(rows, lpips_note: str) -> list[list[str]]:
         lp = f"{r['lpips']:.4f}" if r["lpips"] is not None and np.isfinite(r["lpips"]) else lpips_note
         ci = f"[{r['psnr_lo']:.2f}, {r['psnr_hi']:.2f}]" if np.isfinite(r["psnr_lo"]) else "-"
         extra = [f"{r['psnr_srgb']:.2f}", f"{r['ssim_srgb']:.4f}"] if srgb else []
-        body.append([name, f"{r['psnr']:.2f}", ci, f"{r['ssim']:.4f}", *extra, lp, f"{r['sec_per_mp']:.3f}",
+        per_patch = ([f"{r['psnr_patch']:.2f}" if r["psnr_patch"] is not None and np.isfinite(r["psnr_patch"]) else "-"]
+                     if patch else [])
+        body.append([name, f"{r['psnr']:.2f}", ci, *per_patch, f"{r['ssim']:.4f}", *extra, lp, f"{r['sec_per_mp']:.3f}",
                      f"{r['peak_mb']:.1f}", f"{r['ref_bytes']:.0f}", str(r["n"])])
     return body
 

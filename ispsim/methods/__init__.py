@@ -18,6 +18,8 @@ REGISTRY = {
     "sam-rbf": "ispsim.methods.baselines:SamRBF",
     "oracle": "ispsim.methods.baselines:Oracle",
     "inf": "ispsim.methods.inf:INF",
+    "inf-gf": "ispsim.methods.inf:INFGlobalFit",
+    "inf-omega3": "ispsim.methods.inf:INFOmega3",
     "cam": "ispsim.methods.cam:CAM",
     "cam-ft": "ispsim.methods.cam:CAMFineTuned",
     "priorraw": "ispsim.methods.priorraw:PriorRAW",
