@@ -404,3 +404,16 @@ def test_a_results_csv_of_stale_datasets_only_is_dropped_not_a_crash(tmp_path):
     new = pd.DataFrame([{"method": "y", "dataset": "d", "index": 0, "dataset_hash": "newhash", "psnr": 31.0}])
     out = merge_results(tmp_path, new, {"newhash"})
     assert list(out["method"]) == ["y"]
+
+
+def test_budget_rows_read_the_shipped_cards_beside_the_paper_profile():
+    from ispsim.bench.budget import budget_rows, budget_table
+    from ispsim.methods import create_method
+
+    rows = {r["method"]: r for r in budget_rows([("cam", "cpu"), ("global-fit", "cpu"), ("denoise-physics", "cpu")])}
+    assert "global-fit" not in rows  # nothing trained, no budget
+    cam, paper = create_method("cam", "cpu").settings, create_method("cam", "paper").settings
+    expected = cam["steps"] * cam["batch"] * cam["patch"] ** 2 / (paper["steps"] * paper["batch"] * paper["patch"] ** 2)
+    assert rows["cam"]["models"] == 3 and rows["cam"]["share"] == pytest.approx(expected)
+    table = budget_table(list(rows.values()))
+    assert table[0][0] == "method" and len(table) == 3

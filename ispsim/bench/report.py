@@ -102,6 +102,39 @@ def _table(rows, lpips_note: str) -> list[list[str]]:
     return body
 
 
+BUDGET_NOTES = (
+    "What each trained method's shipped weights were given, from their model cards, beside the paper's own "
+    "schedule (its `paper` profile, trained on GPUs). The share is of training pixels seen (steps x batch x "
+    "patch side squared, a first stage left out): a method trained on a small share of its paper's budget is scored here as "
+    "trained, not as the paper's method at convergence. The learning curves show whether it was still climbing."
+)
+INF_CLAIM = ("the INF paper reports INF above SAM by 6-12 dB (its Tables 1-2, per-patch INF means beside "
+             "per-image SAM numbers copied from the CAM paper)")
+
+
+def _finite(x) -> float:
+    try:
+        return float(x) if x is not None else float("nan")
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _inf_claims(group) -> list[str]:
+    """For each INF row of the 'all cameras' table: where it stands against sam-rbf on both
+    protocols, beside the paper's claim."""
+    rows = group[group["camera"] == "all"].set_index("method")
+    if "sam-rbf" not in rows.index:
+        return []
+    sam = rows.loc["sam-rbf"]
+    lines = []
+    for name in [m for m in rows.index if m == "inf" or m.startswith("inf-")]:
+        r = rows.loc[name]
+        diff = _finite(r.get("psnr_patch")) - _finite(sam.get("psnr_patch"))
+        per_patch = f"{diff:+.2f} dB per patch" if np.isfinite(diff) else "per patch not scored"
+        lines.append(f"{name} against sam-rbf: {r['psnr'] - sam['psnr']:+.2f} dB per image, {per_patch}; {INF_CLAIM}.")
+    return lines
+
+
 def _markdown(table) -> str:
     lines = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
     lines += ["| " + " | ".join(row) + " |" for row in table[1:]]
@@ -289,11 +322,28 @@ def write_report(out: Path, df, suite_name: str, profile: str, bootstrap: int, l
             table = _table(rows, "no weights" if lpips_note.startswith("LPIPS: no weights") else "not computed")
             md += [f"### {'all cameras' if camera == 'all' else camera}", "", _markdown(table), ""]
             body_html.append(f"<h3>{html.escape('all cameras' if camera == 'all' else camera)}</h3>{_html_table(table)}")
+        claims = _inf_claims(group)
+        if claims:
+            md += claims + [""]
+            body_html += [f"<p>{html.escape(line)}</p>" for line in claims]
         slug = dataset.replace("/", "_")
         shown = [f for f in figs if f.startswith(slug)]
         md += [f"![{f}]({f})" for f in shown] + [""]
         body_html += [f'<img src="{f}" alt="{f}">' for f in shown]
-    for stale in [*out.glob("*_error_maps.png"), *out.glob("*_psnr_vs_*.png")]:
+    from .budget import budget_rows, budget_table, learning_curves
+
+    budgets = budget_rows([tuple(k) for k in df[["method", "profile"]].drop_duplicates().itertuples(index=False)]
+                          if len(df) and "profile" in df else [])
+    if budgets:
+        table = budget_table(budgets)
+        md += ["## Training budgets", "", BUDGET_NOTES, "", _markdown(table), ""]
+        body_html.append(f"<h2>Training budgets</h2><p>{html.escape(BUDGET_NOTES)}</p>{_html_table(table)}")
+        curves = learning_curves(budgets, out / "learning_curves.png")
+        if curves:
+            figs.append(curves)
+            md += [f"![{curves}]({curves})", ""]
+            body_html.append(f'<img src="{curves}" alt="{curves}">')
+    for stale in [*out.glob("*_error_maps.png"), *out.glob("*_psnr_vs_*.png"), *out.glob("learning_curves.png")]:
         if stale.name not in figs:  # a figure of a dataset or method no longer on the board
             stale.unlink()
     (out / "leaderboard.md").write_text("\n".join(md))
