@@ -234,3 +234,24 @@ def test_a_camera_names_a_calibrated_noise_profile_and_a_lowlight_recipe_can_use
         parse_recipe(text, "x.toml")
     r = parse_recipe(text.replace('cameras = ["sony"]', 'cameras = ["phone"]'), "x.toml")
     assert make_sample(r, "quick", "train", 0)[1]["noise_profile"] == "SonyA7S2"
+
+
+def test_denoisers_synthesise_fresh_noise_of_the_closed_form_variance_on_the_fly():
+    import torch
+
+    from ispsim.methods.denoise import CleanScenes
+    from ispsim.stages.noise.physics import CalibratedCamera
+
+    k, ratio, span = 2.0, 100.0, 16383.0
+    scenes = CleanScenes.__new__(CleanScenes)
+    scenes.sensors = {"fixed": CalibratedCamera("fixed", k, k, (0, 0, 0), (0, 0, 0), (0, 0, 0), (0.0,), ((0, 0, 0, 0),),
+                                                black=0.0, white=span)}
+    scenes.profile, scenes.cfa, scenes.ratio = ["fixed"], ["RGGB"], (ratio, ratio)
+    clean = torch.full((2, 4, 64, 64), 0.3)
+    draw = lambda seed: scenes.noisy(clean, [0, 0], "P", np.random.default_rng(seed), torch.Generator().manual_seed(seed))  # noqa: E731
+    a = draw(0)
+    # shot noise alone: K * Poisson(I / K) at I = 0.3 * span / ratio, times ratio / span
+    assert float(a.mean()) == pytest.approx(0.3, rel=2e-3)
+    assert float(a.var()) == pytest.approx(ratio * k * 0.3 / span, rel=0.03)
+    assert torch.equal(a, draw(0)) and not torch.equal(a, draw(1))  # same seed, same bytes; a new draw otherwise
+    assert not torch.equal(a[0], a[1])  # every crop its own draw
