@@ -566,3 +566,18 @@ def test_weights_made_before_a_setting_existed_still_load_at_its_legacy_value(rd
         other = create_method("rddm", "quick")
         other.settings.update({**legacy, **change})
         assert not other.made_with_these_settings(path) and other._settings_key() != key
+
+
+def test_a_trained_card_carries_its_budget_and_learning_curve(rddm_store, cache, tmp_path):
+    import json
+
+    from ispsim.methods import create_method
+
+    m = create_method("unet-raw", "quick")
+    m.fit(rddm_store, progress=False, save_to=tmp_path)
+    card = json.loads((tmp_path / "unet-raw-quick-all.json").read_text())
+    steps = m.settings["steps"]
+    assert [s for s, _ in card["curve"]][-1] == steps  # scored after the last step at least
+    assert all(np.isfinite(v) and v > 0 for _, v in card["curve"])
+    assert card["curve_metric"] == "validation PSNR, linear (dB)"
+    assert card["budget"]["train_seconds"] > 0 and card["budget"]["device"] == "cpu"

@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from .base import Method, MethodInfo, Reference
 from .checkpoints import save_checkpoint
 from .nn import UNet, pad_to, random_windows, train_loop
-from .restoration import RestorationModel
+from .restoration import RestorationModel, finished
 
 
 def training_pairs(store, components: str, split: str = "train"):
@@ -30,12 +30,7 @@ def training_pairs(store, components: str, split: str = "train"):
     from ..datasets.generators import make_sample
     from ..datasets.recipe import parse_recipe
 
-    if store.recipe.style != "lowlight":
-        raise ConfigError(f"{store.path}: denoising methods train on lowlight-style stores, this one is "
-                          f"{store.recipe.style!r}")
-    indices = store.done_indices(split)
-    if not indices:
-        raise ConfigError(f"{store.path}: no finished samples in split {split!r}")
+    indices = finished(store, split, "lowlight", "denoising")
     own = store.recipe.lowlight.components
     if components == own:
         arrays = [store.read_sample(split, i) for i in indices]
@@ -59,12 +54,7 @@ class CleanScenes:
     def __init__(self, store, split: str = "train"):
         from ..stages.noise.physics import load_calibrated
 
-        if store.recipe.style != "lowlight":
-            raise ConfigError(f"{store.path}: denoising methods train on lowlight-style stores, this one is "
-                              f"{store.recipe.style!r}")
-        self.indices = store.done_indices(split)
-        if not self.indices:
-            raise ConfigError(f"{store.path}: no finished samples in split {split!r}")
+        self.indices = finished(store, split, "lowlight", "denoising")
         self.gt = torch.from_numpy(np.stack([store.read_sample(split, i)["gt"] for i in self.indices]))
         params = [store.params(split, i) for i in self.indices]
         self.cfa = [p["cfa"] for p in params]

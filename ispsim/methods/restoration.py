@@ -29,16 +29,25 @@ from .checkpoints import PerCameraModels, save_checkpoint
 from .nn import UNet, pad_to, random_windows, train_loop
 
 
+VALIDATE_EVERY = 250  # steps between validation scores (the model card's learning curve)
+
+
+def finished(store, split: str, style: str, kind: str) -> list[int]:
+    """The finished sample indices of ``split`` of a ``style`` store, which ``kind`` methods train on."""
+    if store.recipe.style != style:
+        raise ConfigError(f"{store.path}: {kind} methods train on {style}-style stores, this one is "
+                          f"{store.recipe.style!r}")
+    indices = store.done_indices(split)
+    if not indices:
+        raise ConfigError(f"{store.path}: no finished samples in split {split!r}")
+    return indices
+
+
 class Pairs:
     """The (LQ RAW, linear HQ) pairs of one split of an RDDM-style store, in memory."""
 
     def __init__(self, store, split: str = "train"):
-        if store.recipe.style != "rddm":
-            raise ConfigError(f"{store.path}: restoration methods train on rddm-style stores, this one is "
-                              f"{store.recipe.style!r}")
-        self.indices = store.done_indices(split)
-        if not self.indices:
-            raise ConfigError(f"{store.path}: no finished samples in split {split!r}")
+        self.indices = finished(store, split, "rddm", "restoration")
         arrays = [store.read_sample(split, i) for i in self.indices]
         params = [store.params(split, i) for i in self.indices]
         self.lq = torch.from_numpy(np.stack([a["lq_raw"] for a in arrays]))
@@ -60,6 +69,30 @@ class Pairs:
         if extra is not None:
             out["extra"] = crop(extra)
         return out
+
+
+def validation_curve(net, store, predict, metric: str = "linear") -> tuple:
+    """``(validate, curve, metric name)`` for ``train_loop``: the PSNR of ``predict(net, pairs)``
+    on the store's validation split (``metric``: "linear" or "srgb", the target the network is
+    trained on), the network in eval mode
+    meanwhile; ``validate`` is None where the store has no validation samples."""
+    curve: list = []
+    if not store.done_indices("val"):
+        return None, curve, ""
+    val = Pairs(store, "val")
+
+    def validate():
+        modes = [(m, m.training) for m in net.modules()]  # a frozen part may be in eval mode already
+        net.eval()
+        with torch.no_grad():
+            pred = predict(net, val).clamp(0, 1)
+        for m, mode in modes:
+            m.train(mode)
+        target = val.linear if metric == "linear" else val.srgb
+        mse = ((pred - target) ** 2).flatten(1).mean(1).clamp(min=1e-12)
+        return float((10 * torch.log10(1 / mse)).mean())
+
+    return validate, curve, f"validation PSNR, {'linear' if metric == 'linear' else 'sRGB'} (dB)"
 
 
 def post_tone(x: torch.Tensor, records) -> torch.Tensor:
@@ -146,9 +179,12 @@ class OneStageUNet(RestorationModel):
             b = pairs.batch(s["batch"], s["patch"], g)
             return dual_loss(net(b["lq"], b["bayer"]), b["linear"], b["records"], s["srgb_weight"])
 
+        validate, curve, metric = validation_curve(net, store, lambda n, v: n(v.lq, v.bayer))
         net.train()
-        loss = train_loop(net.parameters(), step, s, progress, f"{self.info.name} train")
-        save_checkpoint(net.state_dict(), path, self._card(store, camera, final_loss=loss))
+        loss = train_loop(net.parameters(), step, s, progress, f"{self.info.name} train", validate=validate,
+                          every=VALIDATE_EVERY, curve=curve)
+        save_checkpoint(net.state_dict(), path, self._card(store, camera, final_loss=loss, curve=curve,
+                                                           curve_metric=metric))
         self.models[camera] = net.eval()
 
     def reconstruct(self, inputs, reference: Reference):
@@ -206,9 +242,21 @@ class TwoStage(RestorationModel):
             b = pairs.batch(s["batch"], s["patch"], g, extra=stage1)
             return F.mse_loss(net(b["extra"]), b["srgb"])
 
+        val_stage1 = None
+
+        def predict(n, v):  # stage one of the validation images once, the network each time
+            nonlocal val_stage1
+            if val_stage1 is None:
+                val_stage1 = torch.from_numpy(np.stack([
+                    classic_isp(v.lq[k].numpy(), v.bayer[k], v.records[k], v.cameras[k], v.iso[k]) for k in range(len(v))]))
+            return n(val_stage1)
+
+        validate, curve, metric = validation_curve(net, store, predict, metric="srgb")
         net.train()
-        loss = train_loop(net.parameters(), step, s, progress, f"{self.info.name} train")
-        save_checkpoint(net.state_dict(), path, self._card(store, camera, final_loss=loss))
+        loss = train_loop(net.parameters(), step, s, progress, f"{self.info.name} train", validate=validate,
+                          every=VALIDATE_EVERY, curve=curve)
+        save_checkpoint(net.state_dict(), path, self._card(store, camera, final_loss=loss, curve=curve,
+                                                           curve_metric=metric))
         self.models[camera] = net.eval()
 
     def reconstruct(self, inputs, reference: Reference):

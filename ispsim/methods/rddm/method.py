@@ -29,8 +29,8 @@ from torch.nn import functional as F
 from ...errors import ConfigError
 from ..base import MethodInfo, Reference
 from ..checkpoints import cache_dir, load_checkpoint, save_checkpoint
-from ..nn import train_loop
-from ..restoration import Pairs, RestorationModel, dual_loss, post_tone
+from ..nn import tiled, train_loop
+from ..restoration import VALIDATE_EVERY, Pairs, RestorationModel, dual_loss, post_tone, validation_curve
 
 STAGE_ONE = ("vae_widths", "vae_attention", "latent", "layers", "rvae_steps", "rvae_lr", "patch", "batch", "rvae_srgb_weight", "kl_weight",
              "lpips_weight", "seed", "sd_path")
@@ -208,9 +208,13 @@ class RDDM(RestorationModel):
         net.train()
         net.vae.decoder.eval()
         lora = "CMB-LoRA" if s["lora"] == "cmb" else "one shared LoRA"
-        loss = train_loop(params, step, s, progress, f"{self.info.name} stage two ({lora})", warmup=s["warmup"])
+        validate, curve, metric = validation_curve(
+            net, store, lambda n, v: torch.cat([self._predict(n, v.lq[k:k + 1], v.bayer[k]) for k in range(len(v))]))
+        loss = train_loop(params, step, s, progress, f"{self.info.name} stage two ({lora})", warmup=s["warmup"],
+                          validate=validate, every=VALIDATE_EVERY, curve=curve)
         net.eval()
         card = self._card(store, camera, final_loss=loss, rvae_loss=rvae_loss, latent_scale=latent_scale, lpips_term=lpips is not None,
+                          curve=curve, curve_metric=metric,
                           note="quick/cpu: small RVAE and UNet trained from scratch (no Stable Diffusion weights); "
                                "no VSD or GAN loss" if not s["sd_path"] else "Stable Diffusion 2.1 from " + s["sd_path"])
         save_checkpoint(net.state_dict(), path, card)  # small models from scratch ship whole
@@ -231,20 +235,20 @@ class RDDM(RestorationModel):
         """``tile`` > 0: the network runs on overlapping tiles of that size (half overlapping,
         blended), the crop size it trained on; 0: on the whole image. ``inputs["lora_group"]``, when
         given, runs the image through that LoRA group instead of its Bayer order's."""
-        from ..nn import tiled
-
         lq = torch.from_numpy(np.asarray(inputs["lq_raw"], np.float32))[None]
-        net = self._model()
+        with torch.no_grad():
+            return self._predict(self._model(), lq, inputs["bayer"], inputs.get("lora_group"))[0].numpy()
+
+    def _predict(self, net, lq: torch.Tensor, bayer: str, group: str | None = None) -> torch.Tensor:
+        """One mosaic ``(1, 1, H, W)`` -> ``(1, 3, H, W)``, on tiles where ``tile`` asks."""
         h, w = lq.shape[-2:]
         tile, f = int(self.settings["tile"]), max(2, net.downsampling())  # multiples of 2 keep the Bayer phase
         if tile % f:
             raise ConfigError(f"{self.info.name}: tile = {tile} must divide by the network's downsampling ({f})")
-        group = inputs.get("lora_group")
-        with torch.no_grad():
-            if tile and min(h, w) >= tile and not (h % 2 or w % 2):
-                return tiled(lambda x: self.run(net, x, [inputs["bayer"]] * len(x), group), lq, tile, tile // 2)[0].numpy()
-            out = self.run(net, F.pad(lq, (0, (-w) % f, 0, (-h) % f), mode="reflect"), [inputs["bayer"]], group)
-        return out[0, :, :h, :w].numpy()
+        if tile and min(h, w) >= tile and not (h % 2 or w % 2):
+            return tiled(lambda x: self.run(net, x, [bayer] * len(x), group), lq, tile, tile // 2)
+        out = self.run(net, F.pad(lq, (0, (-w) % f, 0, (-h) % f), mode="reflect"), [bayer], group)
+        return out[:, :, :h, :w]
 
 
 def _lpips(weight: float):
