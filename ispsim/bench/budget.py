@@ -74,6 +74,7 @@ def budget_rows(methods: list[tuple[str, str]]) -> list[dict]:
             "images": _images(cards[0].get("data") or {}),
             "minutes": sum(seconds) / 60 if all(s is not None for s in seconds) else None,
             "threads": next((c["budget"].get("threads") for c in cards if c.get("budget")), None),
+            "budget_note": next((c["budget"]["note"] for c in cards if (c.get("budget") or {}).get("note")), ""),
             "paper_steps": f"{_steps(paper)} ({paper.get('patch', '?')} px)", "share": here / there if here and there else None,
             "curves": {c.get("camera") or c.get("track") or "all": c["curve"] for c in cards if c.get("curve")},
             "curve_metric": next((c.get("curve_metric") for c in cards if c.get("curve")), ""),
@@ -86,7 +87,8 @@ def budget_table(rows: list[dict]) -> list[list[str]]:
             "paper: steps x batch (patch), GPU", "share of the paper's training pixels", "learning curve"]
     body = [head]
     for r in rows:
-        minutes = (f"{r['minutes']:.1f} ({r['threads']} thread{'s' if r['threads'] != 1 else ''})"
+        minutes = (f"{r['minutes']:.1f} ({r['threads']} thread{'s' if r['threads'] != 1 else ''}"
+                   f"{'; ' + r['budget_note'] if r['budget_note'] else ''})"
                    if r["minutes"] is not None else "not recorded (trained before budgets were stamped)")
         share = f"{100 * r['share']:.2g}%" if r["share"] is not None else "-"
         curve = "in the figure" if r["curves"] else "none logged"
