@@ -143,3 +143,32 @@ def test_large_sizes_pass_with_allow_large_and_the_size_is_estimated():
         check_size(r, "quick")
     assert check_size(r, "quick", allow_large=True) == 4 * (1 + 3 + 3) * 9600 * 128 * (4 + 1 + 2) * 2
     assert check_size(load_recipe("rddm"), "quick") == 4 * 7 * 96 * 128 * 14
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_a_second_build_waits_for_the_lock_and_names_a_live_holder_only(tmp_path, capsys, stale):
+    import time
+
+    from ispsim.datasets.build import build_lock
+
+    out = tmp_path / "store"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    overwrite = f"os.pwrite(fd, b'{dead.stdout.strip()}\\n', 0)" if stale else "pass"
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import os, sys, time
+from pathlib import Path
+from ispsim.datasets.build import build_lock
+with build_lock(Path({str(out)!r})):
+    fd = os.open({str(tmp_path / '.store.lock')!r}, os.O_RDWR)
+    {overwrite}
+    print("held", flush=True)
+    time.sleep(1.5)
+"""], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    start = time.monotonic()
+    with build_lock(out):
+        waited = time.monotonic() - start
+    holder.wait()
+    err = capsys.readouterr().err
+    assert "waiting for it to finish" in err and waited > 0.5
+    assert ("another process" in err) if stale else (f"pid {holder.pid}" in err)

@@ -121,14 +121,26 @@ def build_lock(out: Path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            print(f"{out}: another build holds {lock} (pid {holder}); waiting for it to finish", file=sys.stderr)
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            # the holder writes its pid just after it locks: a pid read in between is its predecessor's
+            who = f"pid {holder}" if holder.isdigit() and _alive(int(holder)) else "another process"
+            print(f"{out}: another build holds {lock} ({who}); waiting for it to finish", file=sys.stderr)
             fcntl.flock(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _build_locked(recipe, out, size, workers, dask, progress, tqdm) -> BuildReport:
