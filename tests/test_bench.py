@@ -194,7 +194,7 @@ def test_oracle_beats_the_bare_inverse_where_the_srgb_clips():
 
 def test_registry_settings_and_errors(tmp_path):
     names = [m.name for m in list_methods()]
-    assert names == ["blind-unprocess", "global-fit", "sam-rbf", "oracle", "inf", "cam", "cam-ft", "priorraw",
+    assert names == ["blind-unprocess", "global-fit", "sam-rbf", "oracle", "inf", "inf-gf", "inf-omega3", "cam", "cam-ft", "priorraw",
                      "priorraw-search", "unet-raw", "isp-unet", "rddm", "rddm-allinone", "rddm-rawloss", "denoise-g",
                      "denoise-pg", "denoise-physics", "nlm-known", "rawmamba",
                      "rawmamba-no-geb", "rawmamba-no-leb", "rawmamba-no-local", "rawmamba-no-global", "rawmamba-no-base"]

@@ -133,7 +133,7 @@ def annotate_stale_weights(df, suite):
     df = df.copy()
     if "note" not in df:
         df["note"] = ""
-    df["note"] = df["note"].fillna("").astype(str)
+    df["note"] = df["note"].astype(object).where(df["note"].notna(), "").astype(str)
     recipes = {ds.key: load_recipe(ds.recipe) for ds in suite.datasets}
     for (method, dataset, profile), idx in df.groupby(["method", "dataset", "profile"]).groups.items():
         if dataset in recipes:
