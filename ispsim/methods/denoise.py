@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from ..errors import ConfigError
 from .base import Method, MethodInfo, Reference
 from .checkpoints import save_checkpoint
-from .nn import UNet, pad_to, random_windows, train_loop
+from .nn import UNet, pad_to, random_windows, train_loop, validation_psnr
 from .restoration import RestorationModel, finished
 
 
@@ -92,12 +92,6 @@ class PackedDenoiser(torch.nn.Module):
         return x + self.net(pad_to(x, 2 ** len(self.net.down)))[..., :h, :w]
 
 
-def packed_psnr(pred: torch.Tensor, gt: torch.Tensor) -> float:
-    """Mean over images of the PSNR (peak 1) of packed RAW: the track's score."""
-    mse = ((pred.clamp(0, 1) - gt) ** 2).flatten(1).mean(1).clamp(min=1e-12)
-    return float((10 * torch.log10(1 / mse)).mean())
-
-
 class DenoiseUNet(RestorationModel):
     settings_file = "denoise"
     components = "P+TL+R+Q+C"
@@ -137,17 +131,11 @@ class DenoiseUNet(RestorationModel):
         vx = torch.from_numpy(np.stack([store.read_sample("val", i)["input"] for i in val])).clamp(-0.1, 4.0)
         vy = torch.from_numpy(np.stack([store.read_sample("val", i)["gt"] for i in val]))
 
-        def validate():
-            net.eval()
-            with torch.no_grad():
-                psnr = packed_psnr(net(vx), vy)
-            net.train()
-            return psnr
-
         curve: list = []
         net.train()
         loss = train_loop(net.parameters(), step, s, progress, f"{self.info.name} train",
-                          validate=validate if val else None, every=int(s["validate_every"]), curve=curve)
+                          validate=validation_psnr(net, lambda n: n(vx), vy) if val else None,
+                          every=int(s["validate_every"]), curve=curve)
         save_checkpoint(net.state_dict(), path, self._card(store, camera, final_loss=loss, curve=curve,
                                                            curve_metric="validation PSNR, packed RAW (dB)"))
         self.models[camera] = net.eval()

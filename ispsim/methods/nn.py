@@ -148,6 +148,24 @@ def lr_schedule(opt, steps: int, warmup: int = 0):
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
 
 
+def validation_psnr(net, predict, target: torch.Tensor):
+    """A ``validate()`` for ``train_loop``: the mean over images of the PSNR (peak 1) of
+    ``predict(net)`` clipped to [0, 1] against ``target``, the network in eval mode meanwhile
+    (each module's mode restored after: a frozen part may be in eval mode already)."""
+
+    def validate() -> float:
+        modes = [(m, m.training) for m in net.modules()]
+        net.eval()
+        with torch.no_grad():
+            pred = predict(net).clamp(0, 1)
+        for m, mode in modes:
+            m.train(mode)
+        mse = ((pred - target) ** 2).flatten(1).mean(1).clamp(min=1e-12)
+        return float((10 * torch.log10(1 / mse)).mean())
+
+    return validate
+
+
 def train_loop(params, step_loss, s: dict, progress: bool, desc: str, steps: int | None = None,
                lr: float | None = None, warmup: int = 0, validate=None, every: int = 0,
                curve: list | None = None) -> float:

@@ -26,7 +26,7 @@ from ..pipeline import Pipeline, Record
 from ..stages import cfa, demosaic
 from .base import Method, MethodInfo, Reference
 from .checkpoints import PerCameraModels, save_checkpoint
-from .nn import UNet, pad_to, random_windows, train_loop
+from .nn import UNet, pad_to, random_windows, train_loop, validation_psnr
 
 
 VALIDATE_EVERY = 250  # steps between validation scores (the model card's learning curve)
@@ -74,24 +74,12 @@ class Pairs:
 def validation_curve(net, store, predict, metric: str = "linear") -> tuple:
     """``(validate, curve, metric name)`` for ``train_loop``: the PSNR of ``predict(net, pairs)``
     on the store's validation split (``metric``: "linear" or "srgb", the target the network is
-    trained on), the network in eval mode
-    meanwhile; ``validate`` is None where the store has no validation samples."""
+    trained on); ``validate`` is None where the store has no validation samples."""
     curve: list = []
     if not store.done_indices("val"):
         return None, curve, ""
     val = Pairs(store, "val")
-
-    def validate():
-        modes = [(m, m.training) for m in net.modules()]  # a frozen part may be in eval mode already
-        net.eval()
-        with torch.no_grad():
-            pred = predict(net, val).clamp(0, 1)
-        for m, mode in modes:
-            m.train(mode)
-        target = val.linear if metric == "linear" else val.srgb
-        mse = ((pred - target) ** 2).flatten(1).mean(1).clamp(min=1e-12)
-        return float((10 * torch.log10(1 / mse)).mean())
-
+    validate = validation_psnr(net, lambda n: predict(n, val), val.linear if metric == "linear" else val.srgb)
     return validate, curve, f"validation PSNR, {'linear' if metric == 'linear' else 'sRGB'} (dB)"
 
 
