@@ -15,20 +15,9 @@ STAGE_ONE = ("enc_steps", "rvae_steps")  # a pre-training stage before ``steps``
 
 
 def _cards(method) -> list[dict]:
-    from ..methods.base import SETTINGS_DIR
-    from ..methods.checkpoints import read_card
-    from ..errors import DataError
+    from ..methods.checkpoints import shipped_cards
 
-    prefix = method.checkpoint_name("\0").split("\0")[0]
-    cards = []
-    for path in sorted((SETTINGS_DIR / "checkpoints").glob(f"{prefix}*.json")):
-        try:
-            card = read_card(path)
-        except DataError:
-            continue
-        if card.get("profile") == method.profile:
-            cards.append(card)
-    return cards
+    return [c for c in shipped_cards(method) if c.get("profile") == method.profile]
 
 
 def _images(data: dict) -> str:

@@ -104,23 +104,14 @@ def stale_weights_note(name: str, profile: str, recipe) -> str:
     were trained on samples an older generator made (their card's digest is not the recipe's
     now): a score with them is not a score of weights trained on these samples."""
     from ..methods import create_method
-    from ..methods.base import SETTINGS_DIR
-    from ..methods.checkpoints import read_card
+    from ..methods.checkpoints import shipped_cards
 
     try:
-        m = create_method(name, profile)
-        prefix = m.checkpoint_name("\0").split("\0")[0]
+        cards = shipped_cards(create_method(name, profile))
     except (ConfigError, AttributeError, TypeError):
         return ""
-    stale = False
-    for card_path in (SETTINGS_DIR / "checkpoints").glob(f"{prefix}*.json"):
-        try:
-            data = read_card(card_path).get("data") or {}
-        except DataError:
-            continue
-        made = data.get("digest") or data.get("recipe_sha")
-        if data.get("recipe") == recipe.name and made and made != recipe.digest():
-            stale = True
+    made = [(d.get("recipe"), d.get("digest") or d.get("recipe_sha")) for d in (c.get("data") or {} for c in cards)]
+    stale = any(name_ == recipe.name and digest and digest != recipe.digest() for name_, digest in made)
     return "weights from an older build of the data" if stale else ""
 
 

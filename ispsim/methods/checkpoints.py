@@ -73,6 +73,21 @@ def read_card(card_path: Path) -> dict:
     return card
 
 
+def shipped_cards(method) -> list[dict]:
+    """The readable model cards of ``method``'s shipped checkpoints for its profile (a damaged card
+    is left out here; loading the weights reports it)."""
+    from .base import SETTINGS_DIR
+
+    prefix = method.checkpoint_name("\0").split("\0")[0]
+    cards = []
+    for path in sorted((SETTINGS_DIR / "checkpoints").glob(f"{prefix}*.json")):
+        try:
+            cards.append(read_card(path))
+        except DataError:
+            continue
+    return cards
+
+
 def cache_dir() -> Path:
     import os
 
