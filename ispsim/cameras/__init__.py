@@ -38,6 +38,12 @@ class Look:
     local_tone_radius: int = 16
     local_tone_eps: float = 0.1
     oetf: str = "srgb"
+    # the DNG-style look (ispsim.stages.look.parametric_look); the defaults turn it off
+    hue_twist: float = 0.0
+    hue_phase: float = 0.0
+    saturation: float = 1.0
+    value_twist: float = 0.0
+    filmic: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,8 @@ _SCHEMA = {
     ),
     "look": (
         {"illuminant": str, "cct_range": list, "exposure": float, "tone_curve": float,
-         "local_tone": float, "local_tone_radius": int, "local_tone_eps": float, "oetf": str},
+         "local_tone": float, "local_tone_radius": int, "local_tone_eps": float, "oetf": str,
+         "hue_twist": float, "hue_phase": float, "saturation": float, "value_twist": float, "filmic": float},
         ("illuminant", "cct_range", "exposure", "tone_curve", "local_tone", "oetf"),
     ),
 }

@@ -2,8 +2,9 @@
 
 Order of the forward pipeline (each step a stage of :mod:`ispsim.stages`):
 noise (optional) -> demosaic -> white balance -> highlight clip (each channel at saturation, as
-LibRaw) -> colour matrix -> exposure -> local tone ->
-clip [0, 1] -> global tone curve -> OETF -> quantise -> JPEG (optional).
+LibRaw) -> colour matrix -> [look: to ProPhoto, HueSatMap] -> exposure -> local tone ->
+[look: LookTable, clip, ProfileToneCurve, to sRGB] -> clip [0, 1] -> global tone curve -> OETF ->
+quantise -> JPEG (optional). The look's steps keep the DNG SDK's order.
 ``unprocess`` runs it backwards with the record's parameters; without a record it draws
 plausible ones for the camera (a blind inverse ISP in the spirit of Brooks et al. 2019).
 """
@@ -19,7 +20,7 @@ import numpy as np
 from .._checks import check_finite, check_image, is_torch
 from ..cameras import CameraProfile, load_camera
 from ..errors import ShapeError
-from ..stages import cfa, color, demosaic, jpeg, noise, quantize, tone, white_balance
+from ..stages import cfa, color, demosaic, jpeg, look, noise, quantize, tone, white_balance
 from .config import PLAIN, PipelineConfig
 from .record import Record
 
@@ -104,8 +105,13 @@ class Pipeline:
             tone_curve=_draw(self._setting("tone_curve"), rng),
             oetf=self._setting("oetf"), gamma=float(cfg.gamma), output_bits=int(cfg.output_bits),
             jpeg_quality=int(cfg.jpeg_quality), noise=cfg.noise, iso=float(iso), shot=float(shot),
-            read=float(read), seed=seed,
+            read=float(read), seed=seed, look=self._draw_look(rng),
         )
+
+    def _draw_look(self, rng) -> dict | None:
+        values = {k: _draw(self._setting(k), rng) for k in look.LOOK_PARAMS}
+        off = {k: 1.0 if k == "saturation" else 0.0 for k in look.LOOK_PARAMS if k != "hue_phase"}
+        return None if all(values[k] == v for k, v in off.items()) else values
 
     # -- forward ----------------------------------------------------------------------------
     def render(self, raw, rng=None, *, gains=None, ccm=None):
@@ -180,9 +186,14 @@ class Pipeline:
         if record.highlight == "clip":
             x = white_balance.clip_highlights(x, g)
         x = color.apply_matrix(x, np.asarray(record.ccm).reshape(3, 3) if ccm is None else ccm)
+        lk = look.look_from_params(record.look)
+        if lk is not None:
+            x = look.apply_pre_exposure(x, lk)
         x = x * record.exposure
         if record.local_tone > 0:
             x = tone.apply_local(x, record.local_tone, radius=record.local_tone_radius, eps=record.local_tone_eps)
+        if lk is not None:
+            x = look.apply_post_exposure(x, lk)
         x = x.clip(0, 1)
         if record.tone_curve > 0:
             x = tone.apply_curve(x, record.tone_curve)
@@ -200,7 +211,8 @@ class Pipeline:
         """The camera's default rendering: as-shot white balance for the look's illuminant, the
         look's tone settings (the mid-point of any configured range); nothing random."""
         mid = lambda v: (v[0] + v[1]) / 2 if isinstance(v, tuple) else v  # noqa: E731
-        cfg = replace(self.config, **{k: mid(getattr(self.config, k)) for k in ("cct", "exposure", "tone_curve", "local_tone")})
+        cfg = replace(self.config, **{k: mid(getattr(self.config, k))
+                                      for k in ("cct", "exposure", "tone_curve", "local_tone") + look.LOOK_PARAMS})
         pipe = Pipeline(self.camera, cfg)
         return pipe._record(pipe._gains_for_illuminant(None), "as_shot", None, None)
 
@@ -233,9 +245,14 @@ class Pipeline:
         x = tone.decode_srgb(x) if record.oetf == "srgb" else tone.decode_gamma(x, record.gamma)
         if record.tone_curve > 0:
             x = tone.invert_curve(x, record.tone_curve)
+        lk = look.look_from_params(record.look)
+        if lk is not None:
+            x = look.invert_post_exposure(x, lk)
         if record.local_tone > 0:
             x = tone.invert_local(x, record.local_tone, radius=record.local_tone_radius, eps=record.local_tone_eps)
         x = x / record.exposure
+        if lk is not None:
+            x = look.invert_pre_exposure(x, lk)
         x = color.invert_matrix(x, np.asarray(record.ccm).reshape(3, 3) if ccm is None else ccm)
         g = record.gains if gains is None else gains
         clipped = 0.0
@@ -251,7 +268,8 @@ class Pipeline:
         cfg = self.config
         return (cfg.demosaic == "bilinear" and cfg.noise == "none" and cfg.jpeg_quality == 0
                 and cfg.white_balance in ("as_shot", "gains") and cfg.output_bits == 8
-                and not isinstance(self._setting("local_tone"), tuple) and self._setting("local_tone") == 0)
+                and not isinstance(self._setting("local_tone"), tuple) and self._setting("local_tone") == 0
+                and self._draw_look(np.random.default_rng(0)) is None)
 
     def render_to_uint8(self, dn, rng=None, *, gains=None, out=None):
         """Sensor mosaic ``(H, W)`` in DN (the profile's levels) -> (uint8 sRGB ``(3, H, W)``, Record).

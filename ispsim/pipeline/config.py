@@ -15,10 +15,13 @@ from .._toml import read_toml, take
 from ..errors import ConfigError
 
 NUMBERS = ("cct", "exposure", "tone_curve", "local_tone", "local_tone_radius", "local_tone_eps", "gamma",
-           "iso", "output_bits", "jpeg_quality")
+           "iso", "output_bits", "jpeg_quality", "hue_twist", "hue_phase", "saturation", "value_twist", "filmic")
 # Where a stage is defined; None: no bound on that side.
 BOUNDS = {"cct": (1667, 25000), "exposure": (1e-6, None), "tone_curve": (0.0, 1.0), "local_tone": (0.0, 0.95),
-          "local_tone_radius": (1, 4096), "local_tone_eps": (1e-9, None), "gamma": (0.1, 10.0), "iso": (1.0, None)}
+          "local_tone_radius": (1, 4096), "local_tone_eps": (1e-9, None), "gamma": (0.1, 10.0), "iso": (1.0, None),
+          # the look family: kept where its inverse (a fixed point in HSV) is a contraction
+          "hue_twist": (-20.0, 20.0), "hue_phase": (-360.0, 360.0), "saturation": (0.8, 1.6),
+          "value_twist": (-0.3, 0.3), "filmic": (0.0, 0.8)}
 WHITE_BALANCE = ("as_shot", "gains", "gray_world", "white_patch", "shades_of_gray")
 NOISE = ("none", "heteroscedastic", "poisson_gaussian")
 OETF = ("srgb", "gamma")
@@ -44,6 +47,13 @@ class PipelineConfig:
     local_tone: float | tuple[float, float] | None = None
     local_tone_radius: int | None = None
     local_tone_eps: float | None = None
+    # A DNG-style look (HueSatMap, LookTable, ProfileToneCurve; ispsim.stages.look.parametric_look);
+    # None: the camera's.
+    hue_twist: float | tuple[float, float] | None = None
+    hue_phase: float | tuple[float, float] | None = None
+    saturation: float | tuple[float, float] | None = None
+    value_twist: float | tuple[float, float] | None = None
+    filmic: float | tuple[float, float] | None = None
     oetf: str | None = None
     gamma: float = 2.2
     output_bits: int = 8  # 0: float output, no quantisation (for gradients through the render)

@@ -41,6 +41,8 @@ class Record:
     highlight: str = "clip"
     clipped: float = 0.0  # share of pixels at the highlight clip: the inverse is a lower bound there
     source_size: tuple[int, int] | None = None  # (H, W) of the file before cropping to whole CFA cells
+    # The DNG-style look's parameters (ispsim.stages.look.parametric_look), None when it has none.
+    look: dict | None = None
     version: int = RECORD_VERSION
 
     def to_dict(self) -> dict:
@@ -63,6 +65,13 @@ class Record:
             values["highlight"] = "none"  # what a version-1 record was rendered with
         if values.get("highlight", "clip") not in ("clip", "none"):
             raise ConfigError(f"{where}.highlight: expected 'clip' or 'none', got {values['highlight']!r}")
+        if values.get("look") is not None:
+            from ..stages.look import LOOK_PARAMS
+
+            lk = values["look"]
+            if not isinstance(lk, dict) or set(lk) - set(LOOK_PARAMS) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in lk.values()):
+                raise ConfigError(f"{where}.look: expected numbers for some of {', '.join(LOOK_PARAMS)}, got {lk!r}")
         for key in ("gains", "white_xy", "ccm"):
             want = {"gains": 3, "white_xy": 2, "ccm": 9}[key]
             if len(values[key]) != want:

@@ -21,6 +21,7 @@ curve a bisection on the monotone spline. PyTorch is differentiable throughout.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,31 +165,79 @@ def apply_table(rgb, table: HSVTable):
         hsv_to_rgb(h + dh * (6.0 / 360.0), s2, v * vscale)
 
 
-def invert_table(rgb, table: HSVTable, iterations: int = 100, tol: float = 1e-12):
-    """Inverse of :func:`apply_table` by fixed-point iteration ``x += y - F(x)`` (in float64), then
-    one differentiable step on tensors."""
+def _hsv_step(table: HSVTable, h2, s2, v2, h, s, v):
+    """One fixed-point step on (h, s, v) towards F(h, s, v) = (h2, s2, v2): a contraction
+    where the table's shifts and scales vary slowly (hue twists under ~28 degrees a division
+    pair, saturation maps that keep ``s * scale`` increasing)."""
+    xp = _xp(h2)
+    dh, sc, vs = lookup(table, h, s, v)
+    h = (h2 - dh * (6.0 / 360.0)) % 6
+    s = xp.clip(s2 / xp.where(sc > 0, sc, xp.ones_like(sc)), 0, 1)
+    v = v2 / xp.where(vs > 0, vs, xp.ones_like(vs))
+    return h, s, v
+
+
+def invert_table(rgb, table: HSVTable, iterations: int = 200, tol: float = 1e-13):
+    """Inverse of :func:`apply_table`: a fixed-point iteration in HSV (in float64), exact to
+    ``tol`` where the table is invertible. On tensors the gradient is the implicit function's:
+    the inverse of each pixel's 3 x 3 Jacobian of the forward table."""
     check_image(rgb, "invert_table(rgb)", channels=3)
     if is_torch(rgb):
-        import torch
+        return _InvertTable.apply(rgb, table, iterations, tol)
+    return _invert_table_np(np.asarray(rgb, dtype=np.float64), table, iterations, tol).astype(rgb.dtype)
 
-        y = rgb.detach().double()
-        x = y.clone()
-        with torch.no_grad():
-            for _ in range(iterations):
-                r = y - apply_table(x, table)
-                x = (x + r).clamp(min=0)
-                if float(r.abs().max()) < tol:
-                    break
-        x = x.to(rgb.dtype)
-        return x + (rgb - apply_table(x, table))
-    y = np.asarray(rgb, dtype=np.float64)
-    x = y.copy()
+
+def _invert_table_np(y, table, iterations, tol):
+    y = np.clip(y, 0, None)
+    h2, s2, v2 = rgb_to_hsv(y)
+    h, s, v = h2, s2, v2
     for _ in range(iterations):
-        r = y - apply_table(x, table)
-        x = np.clip(x + r, 0, None)
-        if np.nanmax(np.abs(r)) < tol:
+        hn, sn, vn = _hsv_step(table, h2, s2, v2, h, s, v)
+        dh = np.remainder(hn - h + 3, 6) - 3
+        done = max(np.nanmax(np.abs(dh)), np.nanmax(np.abs(sn - s)), np.nanmax(np.abs(vn - v))) < tol
+        h, s, v = hn, sn, vn
+        if done:
             break
-    return x.astype(rgb.dtype)
+    return hsv_to_rgb(h, s, v)
+
+
+def _invert_table_autograd():
+    import torch
+
+    class InvertTable(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, y, table, iterations, tol):
+            x = torch.from_numpy(_invert_table_np(y.detach().double().cpu().numpy(), table, iterations, tol))
+            x = x.to(device=y.device, dtype=y.dtype)
+            ctx.table = table
+            ctx.save_for_backward(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            with torch.enable_grad():
+                xr = x.detach().double().requires_grad_()
+                f = apply_table(xr, ctx.table)
+                # pixelwise map: row c of every pixel's Jacobian in one backward pass each
+                rows = [torch.autograd.grad(f[..., c, :, :].sum(), xr, retain_graph=c < 2)[0] for c in range(3)]
+            jac = torch.stack(rows, -4).movedim((-4, -3), (-2, -1))  # (..., H, W, out, in)
+            g = grad.double().movedim(-3, -1).unsqueeze(-1)
+            eye = torch.eye(3, dtype=jac.dtype, device=jac.device)
+            gy = torch.linalg.solve(jac.transpose(-1, -2) + 1e-12 * eye, g)
+            return gy.squeeze(-1).movedim(-1, -3).to(grad.dtype), None, None, None
+
+    return InvertTable
+
+
+class _Lazy:
+    def __getattr__(self, name):
+        cls = _invert_table_autograd()
+        globals()["_InvertTable"] = cls
+        return getattr(cls, name)
+
+
+_InvertTable = _Lazy()
 
 
 @dataclass(frozen=True)
@@ -285,3 +334,136 @@ def invert_tone_curve(rgb, curve: ToneCurve):
             x = _rgb_tone(rgb.double(), lambda v: invert_curve_values(curve, v)).to(rgb.dtype)
         return x + (rgb - apply_tone_curve(x, curve))
     return _rgb_tone(np.asarray(rgb, np.float64), lambda v: invert_curve_values(curve, v)).astype(rgb.dtype)
+
+
+# -- the working space ------------------------------------------------------------------------
+# The DNG SDK applies profile looks in linear ProPhoto RGB (ROMM, D50). Our render's matrix lands
+# in linear sRGB (D65), so the looks go through ProPhoto and back, Bradford-adapted.
+_PRIMARIES = {"srgb": ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06), (0.3127, 0.3290)),
+              "prophoto": ((0.7347, 0.2653), (0.1596, 0.8404), (0.0366, 0.0001), (0.3457, 0.3585))}
+_BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+
+
+def _xyz(xy):
+    x, y = xy
+    return np.array([x / y, 1.0, (1 - x - y) / y])
+
+
+def rgb_to_xyz_matrix(space: str) -> np.ndarray:
+    """RGB -> XYZ from the primaries and white point (SMPTE RP 177)."""
+    *prim, white = _PRIMARIES[space]
+    p = np.stack([_xyz(c) for c in prim], 1)
+    return p * np.linalg.solve(p, _xyz(white))
+
+
+def _bradford(src_xy, dst_xy) -> np.ndarray:
+    s, d = _BRADFORD @ _xyz(src_xy), _BRADFORD @ _xyz(dst_xy)
+    return np.linalg.inv(_BRADFORD) @ np.diag(d / s) @ _BRADFORD
+
+
+SRGB_TO_PROPHOTO = (np.linalg.inv(rgb_to_xyz_matrix("prophoto"))
+                    @ _bradford(_PRIMARIES["srgb"][3], _PRIMARIES["prophoto"][3]) @ rgb_to_xyz_matrix("srgb"))
+PROPHOTO_TO_SRGB = np.linalg.inv(SRGB_TO_PROPHOTO)
+
+
+# -- a parametric family of looks -------------------------------------------------------------
+# ispsim's choice, not measured from any camera: the shapes a DCP profile's tables commonly take
+# (a hue twist, saturation boosted by hue and rolled off towards white, a filmic S-curve).
+LOOK_PARAMS = ("hue_twist", "hue_phase", "saturation", "value_twist", "filmic")
+_HUES, _SATS, _VALS = 36, 6, 8
+
+
+@dataclass(frozen=True)
+class Look:
+    """A DNG-style look: HueSatMap, LookTable and ProfileToneCurve, each optional."""
+
+    hue_sat_map: HSVTable | None = None
+    look_table: HSVTable | None = None
+    tone_curve: ToneCurve | None = None
+
+
+def parametric_look(hue_twist: float = 0.0, hue_phase: float = 0.0, saturation: float = 1.0,
+                    value_twist: float = 0.0, filmic: float = 0.0) -> Look:
+    """The look of the parameters (each 0, or 1 for ``saturation``, turns its part off).
+
+    - HueSatMap (2-D, 36 hues x 6 saturations): hue shift ``hue_twist * sin(2 (h + phase))``
+      degrees, zero for greys and full from saturation 0.2 up; saturation ``s' = k s / (1 + (k - 1)
+      s)`` with ``k = 1 + (saturation - 1)(1 + 0.5 cos(h - phase))``: a boost of slope ``k`` at grey
+      that leaves full saturation in place, so the table stays invertible.
+    - LookTable (3-D, 36 x 6 x 8, sRGB-encoded value): the saturation change rolled off towards
+      white (scale ``1 - 0.5 (saturation - 1) v^2``), value scaled by ``1 + value_twist s cos(h +
+      phase)`` (greys untouched).
+    - ProfileToneCurve: ``u' = (1 - filmic) u + filmic (3u^2 - 2u^3)`` on ``u = x^(1/2.2)``, an S
+      about mid-grey, 33 points.
+    """
+    hue = np.arange(_HUES) * (360.0 / _HUES)
+    th, ph = np.deg2rad(hue)[:, None], np.deg2rad(hue_phase)
+    s = np.linspace(0, 1, _SATS)[None, :]
+    hsm = lt = curve = None
+    if hue_twist or saturation != 1.0:
+        d = np.zeros((1, _HUES, _SATS, 3))
+        d[0, ..., 0] = hue_twist * np.sin(2 * (th + ph)) * np.minimum(s / 0.2, 1.0)
+        # s' = k s / (1 + (k - 1) s): slope k at grey, saturation 1 stays 1, never clamped
+        k = 1 + (saturation - 1) * (1 + 0.5 * np.cos(th - ph))
+        d[0, ..., 1] = k / (1 + (k - 1) * s)
+        d[0, ..., 2] = 1.0
+        hsm = HSVTable(d)
+    if saturation != 1.0 or value_twist:
+        v = np.linspace(0, 1, _VALS)[:, None, None]
+        d = np.zeros((_VALS, _HUES, _SATS, 3))
+        d[..., 1] = 1 - 0.5 * (saturation - 1) * v ** 2 + 0 * s
+        d[..., 2] = 1 + value_twist * s * np.cos(th + ph)
+        lt = HSVTable(d, srgb_value=True)
+    if filmic:
+        u = np.linspace(0, 1, 33)
+        y = ((1 - filmic) * u + filmic * (3 * u ** 2 - 2 * u ** 3)) ** 2.2
+        curve = ToneCurve(tuple(u ** 2.2), tuple(y))
+    return Look(hsm, lt, curve)
+
+
+def look_from_params(params: dict | None) -> Look | None:
+    if not params:
+        return None
+    return _cached_look(tuple(float(params.get(k, 1.0 if k == "saturation" else 0.0)) for k in LOOK_PARAMS))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_look(values: tuple) -> Look:
+    return parametric_look(**dict(zip(LOOK_PARAMS, values)))
+
+
+def _matrix(x, m):
+    from ..color import apply_matrix
+
+    return apply_matrix(x, m)
+
+
+def apply_pre_exposure(rgb, look: Look):
+    """Linear sRGB -> linear ProPhoto with the HueSatMap applied (the DNG order: before exposure)."""
+    x = _matrix(rgb, SRGB_TO_PROPHOTO)
+    return apply_table(x, look.hue_sat_map) if look.hue_sat_map is not None else x
+
+
+def apply_post_exposure(x, look: Look):
+    """ProPhoto after exposure -> LookTable -> clip [0, 1] -> ProfileToneCurve -> linear sRGB."""
+    if look.look_table is not None:
+        x = apply_table(x, look.look_table)
+    x = x.clip(0, 1)
+    if look.tone_curve is not None:
+        x = apply_tone_curve(x, look.tone_curve)
+    return _matrix(x, PROPHOTO_TO_SRGB)
+
+
+def invert_post_exposure(rgb, look: Look):
+    x = _matrix(rgb, SRGB_TO_PROPHOTO)
+    if look.tone_curve is not None:
+        x = invert_tone_curve(x, look.tone_curve)
+    if look.look_table is not None:
+        x = invert_table(x, look.look_table)
+    return x
+
+
+def invert_pre_exposure(x, look: Look):
+    if look.hue_sat_map is not None:
+        x = invert_table(x, look.hue_sat_map)
+    return _matrix(x, PROPHOTO_TO_SRGB)
