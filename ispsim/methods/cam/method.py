@@ -64,6 +64,8 @@ class CAM(PerCameraModels, Method):
         steps, done = int(s["steps"]), 0
         bar = tqdm(total=steps, desc=f"train cam/{camera}", unit="step", disable=not progress)
         last = {}
+        validate, curve = self._validation(store, camera, sampler, recon), []
+        every = max(1, steps // 10)
         while done < steps:
             for item in loader:
                 last = train_step(sampler, recon, opt, item["srgb"], item["raw"], rate=1 / s["cell"] ** 2,
@@ -72,15 +74,43 @@ class CAM(PerCameraModels, Method):
                 done += 1
                 bar.update(1)
                 bar.set_postfix(l1=f"{last['l1']:.4f}")
+                if validate is not None and (done % every == 0 or done == steps):
+                    curve.append([done, round(validate(), 4)])
                 if done >= steps:
                     break
         bar.close()
         card = {"method": "cam", "camera": camera, "profile": self.profile, "settings": s,
                 "data": {"recipe": store.recipe.name, "recipe_sha": store.recipe.digest(), "size": store.size_name,
                          "patches": len(data)}, "final_losses": last,
+                **({"curve": curve, "curve_metric": "validation PSNR per image, learned samples (dB)"} if curve else {}),
                 "command": f"bench train cam --profile {self.profile} --recipe {store.recipe.name} --size {store.size_name}"}
         save_checkpoint({"sampler": sampler.state_dict(), "reconstructor": recon.state_dict()}, path, card)
         self.models[camera] = (sampler.eval(), recon.eval())
+
+    def _validation(self, store, camera, sampler, recon, limit: int = 4):
+        """PSNR (peak 1, per image) of the reconstructor on the camera's first validation images,
+        each with the sampler's own mask: the learning curve. None without validation images."""
+        indices = [i for i in store.done_indices("val") if store.params("val", i)["camera"] == camera][:limit]
+        if not indices:
+            return None
+        factor = max(2 ** len(self.settings["widths"]), int(self.settings["cell"]))
+        pairs = [(pad_to(torch.from_numpy(a["srgb"])[None], factor), torch.from_numpy(a["raw"]))
+                 for a in (store.read_sample("val", i) for i in indices)]
+
+        def validate() -> float:
+            sampler.eval(), recon.eval()
+            scores = []
+            with torch.no_grad():
+                for srgb, raw in pairs:
+                    h, w = raw.shape[-2:]
+                    mask, _ = sampler(srgb, pad_to(raw[None], factor))
+                    mask = (mask > 0.5).float()
+                    out = recon(srgb, pad_to(raw[None], factor) * mask, mask)[0, :, :h, :w].clamp(0, 1)
+                    scores.append(float(10 * torch.log10(1 / ((out - raw) ** 2).mean().clamp(min=1e-12))))
+            sampler.train(), recon.train()
+            return float(np.mean(scores))
+
+        return validate
 
     def sample(self, srgb: np.ndarray, raw: np.ndarray, camera: str) -> np.ndarray:
         """The camera's learned mask (H, W) for an (sRGB, RAW) pair, at capture time."""
