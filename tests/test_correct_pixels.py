@@ -178,7 +178,7 @@ _NUS = (RECIPE_DIR / "nus.toml").read_text()
 def test_recipe_iso_takes_effect():
     from ispsim.datasets.generators import make_sample
 
-    r = parse_recipe(_NUS.replace('local_tone = [0.0, 0.1]', 'local_tone = [0.0, 0.1]\nnoise = "heteroscedastic"\n'
+    r = parse_recipe(_NUS.replace('white_balance = "as_shot"', 'white_balance = "as_shot"\nnoise = "heteroscedastic"\n'
                                   'iso = [100, 1600]'), "iso.toml")
     isos = [make_sample(r.with_size("t", 32, 32, train=8), "t", "train", i)[1]["iso"] for i in range(8)]
     assert all(100 <= v <= 1600 for v in isos) and np.ptp(isos) > 100
@@ -192,6 +192,7 @@ def test_recipe_iso_takes_effect():
     (('[isp.pipeline]', '[isp.pipeline]\nadc = true'), "adc"),
 ])
 def test_a_recipe_key_the_style_does_not_use_is_an_error_naming_it(edit, key):
+    assert edit[0] in _NUS
     with pytest.raises(ConfigError, match=re.escape(key)):
         parse_recipe(_NUS.replace(*edit, 1), "x.toml")
 

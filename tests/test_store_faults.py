@@ -116,7 +116,8 @@ _NUS = (Path(__file__).resolve().parents[1] / "datasets" / "nus.toml").read_text
 
 
 @pytest.mark.parametrize("base, old, new, named", [
-    (_NUS, 'local_tone = [0.0, 0.1]', 'local_tone = [0.0, 0.1]\nexposure = inf', "exposure"),
+    (_NUS, 'white_balance = "as_shot"', 'white_balance = "as_shot"\nexposure = inf', "exposure"),
+    (_NUS, 'hue_twist = [8.0, 12.0]', 'hue_twist = [8.0, 40.0]', "hue_twist"),
     (_NUS, 'cct_range = [2800, 7500]', 'cct_range = [nan, 7500]', "cct_range"),
     (_RDDM, 'gamma = 2.2', 'gamma = 0', "gamma"),
     (_RDDM, 'cameras = ["sony", "phone"]', 'cameras = [1]', "cameras"),
@@ -128,6 +129,7 @@ _NUS = (Path(__file__).resolve().parents[1] / "datasets" / "nus.toml").read_text
 ])
 def test_bad_recipe_values_are_refused_up_front_naming_the_field(tmp_path, capsys, base, old, new, named):
     f = tmp_path / "r.toml"
+    assert old in base  # the edit lands: a recipe rewritten under the test would make it vacuous
     f.write_text(base.replace(old, new))
     assert main(["dataset", "build", str(f), "-o", str(tmp_path / "out"), "-q"]) == 2
     err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("ispsim: error")]
