@@ -73,7 +73,7 @@ def test_run_writes_the_report_and_caches(tmp_path, suite, monkeypatch, capsys):
                  "tiny_quick_test_psnr_vs_bytes.png", "tiny_quick_test_psnr_vs_time.png"):
         assert (out / name).is_file(), name
     df = pd.read_csv(out / "results.csv")
-    assert len(df) == 4 * 4 and set(df.method) == {"blind-unprocess", "global-fit", "sam-rbf", "oracle"}
+    assert len(df) == 5 * 4 and set(df.method) == {"blind-unprocess", "global-fit", "sam-rbf", "oracle", "inf-gf"}
     assert (df[df.method == "blind-unprocess"].ref_bytes == 0).all()
     # 1/64 uniform sampling of 64 x 96: 96 pixels x 3 channels x (2 + 1) bytes, positions implied.
     assert (df[df.method == "sam-rbf"].ref_bytes == 96 * 9).all()
@@ -417,3 +417,12 @@ def test_budget_rows_read_the_shipped_cards_beside_the_paper_profile():
     assert rows["cam"]["models"] == 3 and rows["cam"]["share"] == pytest.approx(expected)
     table = budget_table(list(rows.values()))
     assert table[0][0] == "method" and len(table) == 3
+
+
+def test_rows_scored_with_weights_of_another_recipe_say_so():
+    from ispsim.bench.runner import stale_weights_note
+    from ispsim.datasets.recipe import load_recipe
+
+    cam_recipe = load_recipe("nus")  # cam's shipped cards name the nus recipe at its current digest
+    assert stale_weights_note("cam", "cpu", cam_recipe) == ""
+    assert stale_weights_note("cam", "cpu", load_recipe("nus-localtone")) == "weights trained on other data (nus)"

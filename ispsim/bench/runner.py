@@ -112,7 +112,12 @@ def stale_weights_note(name: str, profile: str, recipe) -> str:
         return ""
     made = [(d.get("recipe"), d.get("digest") or d.get("recipe_sha")) for d in (c.get("data") or {} for c in cards)]
     stale = any(name_ == recipe.name and digest and digest != recipe.digest() for name_, digest in made)
-    return "weights from an older build of the data" if stale else ""
+    if stale:
+        return "weights from an older build of the data"
+    others = sorted({n for n, _ in made if n})
+    if others and recipe.name not in others:  # e.g. nus weights scored on nus-localtone
+        return f"weights trained on other data ({', '.join(others)})"
+    return ""
 
 
 def annotate_stale_weights(df, suite):
