@@ -42,7 +42,7 @@ def budget_rows(methods: list[tuple[str, str]]) -> list[dict]:
     from ..errors import ConfigError
     from ..methods import create_method
 
-    rows = []
+    rows, plotted = [], set()
     for name, profile in methods:
         try:
             method = create_method(name, profile)
@@ -56,6 +56,7 @@ def budget_rows(methods: list[tuple[str, str]]) -> list[dict]:
             continue
         settings = cards[0].get("settings") or method.settings
         seconds = [c.get("budget", {}).get("train_seconds") for c in cards]
+        files = {c.get("file") for c in cards}
         here, there = _pixels(settings), _pixels(paper)
         rows.append({
             "method": name, "profile": profile, "models": len(cards),
@@ -65,9 +66,13 @@ def budget_rows(methods: list[tuple[str, str]]) -> list[dict]:
             "threads": next((c["budget"].get("threads") for c in cards if c.get("budget")), None),
             "budget_note": next((c["budget"]["note"] for c in cards if (c.get("budget") or {}).get("note")), ""),
             "paper_steps": f"{_steps(paper)} ({paper.get('patch', '?')} px)", "share": here / there if here and there else None,
-            "curves": {c.get("camera") or c.get("track") or "all": c["curve"] for c in cards if c.get("curve")},
+            # a method reading another's weights (cam-ft reads cam's) is in the table, its curve once
+            "curves": {} if files & plotted else
+            {c.get("camera") or c.get("track") or "all": c["curve"] for c in cards if c.get("curve")},
+            "curve_note": "" if not files & plotted else "in the figure (shared weights)",
             "curve_metric": next((c.get("curve_metric") for c in cards if c.get("curve")), ""),
         })
+        plotted |= files if rows[-1]["curves"] else set()
     return rows
 
 
@@ -80,7 +85,7 @@ def budget_table(rows: list[dict]) -> list[list[str]]:
                    f"{'; ' + r['budget_note'] if r['budget_note'] else ''})"
                    if r["minutes"] is not None else "not recorded (trained before budgets were stamped)")
         share = f"{100 * r['share']:.2g}%" if r["share"] is not None else "-"
-        curve = "in the figure" if r["curves"] else "none logged"
+        curve = "in the figure" if r["curves"] else (r.get("curve_note") or "none logged")
         body.append([r["method"], str(r["models"]), r["steps"], r["images"], minutes,
                      r["paper_steps"], share, curve])
     return body
