@@ -426,3 +426,20 @@ def test_rows_scored_with_weights_of_another_recipe_say_so():
     cam_recipe = load_recipe("nus")  # cam's shipped cards name the nus recipe at its current digest
     assert stale_weights_note("cam", "cpu", cam_recipe) == ""
     assert stale_weights_note("cam", "cpu", load_recipe("nus-localtone")) == "weights trained on other data (nus)"
+
+
+def test_sam_rbf_fits_a_flat_patch_whose_samples_share_one_colour():
+    """A clipped sky: every sample of a tile has one sRGB colour, so the affine term of the RBF
+    is undetermined (it raised LinAlgError on a 816 x 1216 test image); the fit stays constant."""
+    from ispsim.methods import create_method
+    from ispsim.methods.base import Reference
+
+    h, w = 128, 192
+    srgb = np.ones((3, h, w), np.float32)
+    srgb[:, :, 128:] = np.linspace(0.2, 0.8, 64, dtype=np.float32)  # the right third varies
+    raw = (srgb ** 2.2 * np.array([0.5, 0.9, 0.7], np.float32)[:, None, None]).astype(np.float32)
+    mask = np.zeros((h, w), bool)
+    mask[::8, ::8] = True
+    out = create_method("sam-rbf", "cpu").reconstruct({"srgb": srgb, "camera": "sony"},
+                                                      Reference("sampled", srgb=srgb, raw=raw, mask=mask))
+    np.testing.assert_allclose(out[:, :, :64], raw[:, :, :64], atol=1e-3)  # to the smoothing (1e-5)

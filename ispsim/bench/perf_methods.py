@@ -19,7 +19,7 @@ import warnings
 
 warnings.filterwarnings("ignore")
 
-METHODS = ("blind-unprocess", "global-fit", "sam-rbf", "oracle", "priorraw-search", "priorraw", "cam", "cam-ft", "inf",
+METHODS = ("blind-unprocess", "global-fit", "sam-rbf", "oracle", "priorraw-search", "priorraw", "cam", "cam-ft", "inf", "inf-gf",
            "rawmamba")
 
 

@@ -137,9 +137,13 @@ class SamRBF(MappingMethod):
                 near = (np.abs(ty - y0 // tile) <= 1) & (np.abs(tx - x0 // tile) <= 1)
                 if near.sum() < 8:  # too few samples to interpolate: use all of them
                     near = np.ones(len(yx), bool)
-                interpolants[y0, x0] = RBFInterpolator(feats[near], r[near].astype(np.float64),
-                                                       kernel=self.settings["kernel"],
-                                                       smoothing=self.settings["smoothing"], degree=1)
+                args = dict(kernel=self.settings["kernel"], smoothing=self.settings["smoothing"])
+                try:
+                    interpolants[y0, x0] = RBFInterpolator(feats[near], r[near].astype(np.float64), degree=1, **args)
+                except np.linalg.LinAlgError:
+                    # samples on a lower-dimensional set (a flat or clipped patch: one sRGB colour)
+                    # leave the affine term undetermined; a constant one always is
+                    interpolants[y0, x0] = RBFInterpolator(feats[near], r[near].astype(np.float64), degree=0, **args)
         return tile, scale, interpolants
 
     def apply_mapping(self, state, srgb):
