@@ -116,10 +116,28 @@ class GlobalFit(MappingMethod):
         return np.einsum("ic,chw->ihw", m, t).astype(np.float32)
 
 
+def _rbf(feats, values, settings):
+    """SAM's interpolant with an affine term, or a constant one where the samples lie on a
+    lower-dimensional set (a flat, clipped or grey patch: one sRGB colour, or r = g = b): there
+    the affine term is undetermined and scipy either raises or, with rounding, solves for
+    coefficients of 1e14 that blow up off that set (-216 dB on a 816 x 1216 image)."""
+    from scipy.interpolate import RBFInterpolator
+
+    args = dict(kernel=settings["kernel"], smoothing=settings["smoothing"])
+    try:
+        rbf = RBFInterpolator(feats, values, degree=1, **args)
+        if np.abs(rbf._coeffs).max() < 1e6:
+            return rbf
+    except np.linalg.LinAlgError:
+        pass
+    return RBFInterpolator(feats, values, degree=0, **args)
+
+
 class SamRBF(MappingMethod):
     info = MethodInfo("sam-rbf", ("image", "video"), "tiled RBF interpolation over (y, x, sRGB), linear kernel (SAM)",
                       needs_reference="sampled", paper="Punnappurath & Brown, WACV 2021 (SAM)")
     defaults = {"tile": 64, "position_weight": 0.25, "smoothing": 1e-5, "kernel": "linear"}
+    version = 2  # 2: a constant term where the samples leave the affine one undetermined
 
     def fit_mapping(self, reference, shape):
         """One RBF interpolant per tile, fitted on the samples of its 3x3 neighbourhood of tiles."""
@@ -137,13 +155,7 @@ class SamRBF(MappingMethod):
                 near = (np.abs(ty - y0 // tile) <= 1) & (np.abs(tx - x0 // tile) <= 1)
                 if near.sum() < 8:  # too few samples to interpolate: use all of them
                     near = np.ones(len(yx), bool)
-                args = dict(kernel=self.settings["kernel"], smoothing=self.settings["smoothing"])
-                try:
-                    interpolants[y0, x0] = RBFInterpolator(feats[near], r[near].astype(np.float64), degree=1, **args)
-                except np.linalg.LinAlgError:
-                    # samples on a lower-dimensional set (a flat or clipped patch: one sRGB colour)
-                    # leave the affine term undetermined; a constant one always is
-                    interpolants[y0, x0] = RBFInterpolator(feats[near], r[near].astype(np.float64), degree=0, **args)
+                interpolants[y0, x0] = _rbf(feats[near], r[near].astype(np.float64), self.settings)
         return tile, scale, interpolants
 
     def apply_mapping(self, state, srgb):
