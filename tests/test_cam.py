@@ -147,4 +147,6 @@ def test_bench_train_writes_checkpoints_with_cards(tmp_path):
                  "--out", str(tmp_path / "ckpt"), "--data-dir", str(tmp_path / "data"), "-q"]) == 0
     card = json.loads((tmp_path / "ckpt" / "cam-quick-sony_slt_a57.json").read_text())
     assert card["command"].startswith("bench train cam --profile quick") and len(card["sha256"]) == 64
+    steps = [s for s, _ in card["curve"]]  # the learning curve on the validation images, a point each tenth
+    assert steps == sorted(steps) and steps[-1] == card["settings"]["steps"] and all(5 < v < 100 for _, v in card["curve"])
     assert main(["train", "sam-rbf"]) == 2

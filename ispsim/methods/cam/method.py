@@ -14,7 +14,7 @@ import torch
 
 from ..base import Method, MethodInfo, Reference
 from ..checkpoints import PerCameraModels, save_checkpoint
-from ..nn import pad_to, threads
+from ..nn import pad_to, threads, validation_psnr
 from .model import Reconstructor, Sampler
 from .train import fine_tune, train_step
 
@@ -94,23 +94,16 @@ class CAM(PerCameraModels, Method):
         if not indices:
             return None
         factor = max(2 ** len(self.settings["widths"]), int(self.settings["cell"]))
-        pairs = [(pad_to(torch.from_numpy(a["srgb"])[None], factor), torch.from_numpy(a["raw"]))
-                 for a in (store.read_sample("val", i) for i in indices)]
+        arrays = [store.read_sample("val", i) for i in indices]
+        srgb = pad_to(torch.from_numpy(np.stack([a["srgb"] for a in arrays])), factor)
+        raw = torch.from_numpy(np.stack([a["raw"] for a in arrays]))
+        h, w = raw.shape[-2:]
 
-        def validate() -> float:
-            sampler.eval(), recon.eval()
-            scores = []
-            with torch.no_grad():
-                for srgb, raw in pairs:
-                    h, w = raw.shape[-2:]
-                    mask, _ = sampler(srgb, pad_to(raw[None], factor))
-                    mask = (mask > 0.5).float()
-                    out = recon(srgb, pad_to(raw[None], factor) * mask, mask)[0, :, :h, :w].clamp(0, 1)
-                    scores.append(float(10 * torch.log10(1 / ((out - raw) ** 2).mean().clamp(min=1e-12))))
-            sampler.train(), recon.train()
-            return float(np.mean(scores))
+        def predict(_):
+            mask = (sampler(srgb, pad_to(raw, factor))[0] > 0.5).float()
+            return recon(srgb, pad_to(raw, factor) * mask, mask)[..., :h, :w]
 
-        return validate
+        return validation_psnr(torch.nn.ModuleList([sampler, recon]), predict, raw)
 
     def sample(self, srgb: np.ndarray, raw: np.ndarray, camera: str) -> np.ndarray:
         """The camera's learned mask (H, W) for an (sRGB, RAW) pair, at capture time."""

@@ -183,7 +183,7 @@ def invert_table(rgb, table: HSVTable, iterations: int = 200, tol: float = 1e-13
     the inverse of each pixel's 3 x 3 Jacobian of the forward table."""
     check_image(rgb, "invert_table(rgb)", channels=3)
     if is_torch(rgb):
-        return _InvertTable.apply(rgb, table, iterations, tol)
+        return _invert_table_autograd().apply(rgb, table, iterations, tol)
     return _invert_table_np(np.asarray(rgb, dtype=np.float64), table, iterations, tol).astype(rgb.dtype)
 
 
@@ -201,7 +201,9 @@ def _invert_table_np(y, table, iterations, tol):
     return hsv_to_rgb(h, s, v)
 
 
+@functools.cache
 def _invert_table_autograd():
+    """The autograd Function, built on first use so that NumPy users never import torch."""
     import torch
 
     class InvertTable(torch.autograd.Function):
@@ -228,16 +230,6 @@ def _invert_table_autograd():
             return gy.squeeze(-1).movedim(-1, -3).to(grad.dtype), None, None, None
 
     return InvertTable
-
-
-class _Lazy:
-    def __getattr__(self, name):
-        cls = _invert_table_autograd()
-        globals()["_InvertTable"] = cls
-        return getattr(cls, name)
-
-
-_InvertTable = _Lazy()
 
 
 @dataclass(frozen=True)
