@@ -123,6 +123,11 @@ def test_priorraw_trains_ships_a_bank_and_needs_no_reference_bytes(tmp_path, oly
     assert ref.source == "prior_bank" and ref.nbytes == 0
     out = m.reconstruct({"srgb": a["srgb"], "camera": "olympus_e_pl6"}, ref)
     assert out.shape == a["raw"].shape and np.isfinite(out).all()
+    # the learning curve's last point is the shipped model's score on the validation image, as the harness runs it
+    assert [k for k, _ in card["curve"]] == list(range(1, 11)) and "per image" in card["curve_metric"]
+    v = store.read_sample("val", store.done_indices("val")[0])
+    got = np.clip(m.reconstruct({"srgb": v["srgb"], "camera": "olympus_e_pl6"}, ref), 0, 1)
+    assert card["curve"][-1][1] == pytest.approx(10 * np.log10(1 / np.mean((got - v["raw"]) ** 2)), abs=2e-3)
     search = create_method("priorraw-search", "quick")
     search.fit(store, progress=False)  # the same checkpoint: loads, does not retrain
     assert search.checkpoint() == m.checkpoint()

@@ -1,5 +1,7 @@
 """RAWMamba: the flow it computes, the network's image and video modes, the method on both tracks."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -98,6 +100,13 @@ def test_image_method_trains_saves_and_reloads(tmp_path, olympus_store):
     ref = make_reference(m, arrays, params, ds, 0, 0)
     out = m.reconstruct({"srgb": arrays["srgb"], "camera": params["camera"]}, ref)
     assert out.shape == arrays["raw"].shape and np.isfinite(out).all()
+    # the learning curve's last point is the model's score on the validation image, as the harness runs it
+    curve = json.loads(card[0].read_text())["curve"]
+    assert [k for k, _ in curve] == list(range(1, 5))
+    i = olympus_store.done_indices("val")[0]
+    v, vp = olympus_store.read_sample("val", i), olympus_store.params("val", i)
+    got = np.clip(m.reconstruct({"srgb": v["srgb"], "camera": vp["camera"]}, make_reference(m, v, vp, ds, 0, i)), 0, 1)
+    assert curve[-1][1] == pytest.approx(10 * np.log10(1 / np.mean((got - v["raw"]) ** 2)), abs=2e-3)
     again = create_method("rawmamba", "quick")
     again.fit(olympus_store, progress=False)  # from the cache, not retrained
     np.testing.assert_array_equal(again.reconstruct({"srgb": arrays["srgb"], "camera": params["camera"]}, ref), out)

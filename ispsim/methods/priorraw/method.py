@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from ..base import Method, MethodInfo, Reference
 from ..checkpoints import PerCameraModels, save_checkpoint
-from ..nn import pad_to, ssim, threads
+from ..nn import pad_to, ssim, threads, validation_psnr
 from .bank import PriorBank, build_bank
 from .model import Reconstructor, SearchEncoder, assemble, half, rows
 
@@ -113,7 +113,10 @@ class PriorRAW(PerCameraModels, Method):
             sched.step()
         return loss.item()
 
-    def train_reconstructor(self, encoder, rec, bank, srgb, raw, g, progress=True, desc="reconstructor"):
+    def train_reconstructor(self, encoder, rec, bank, srgb, raw, g, progress=True, desc="reconstructor",
+                            validate=None, curve: list | None = None):
+        """L1 + SSIM with the encoder frozen; ``validate()`` (no random draws) every tenth of the
+        steps and after the last, into ``curve`` as ``[step, dB]``."""
         from tqdm import tqdm
 
         s = self.settings
@@ -123,8 +126,9 @@ class PriorRAW(PerCameraModels, Method):
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
         patch = int(s["patch"]) // rec.factor // int(s["pool"]) * rec.factor * int(s["pool"])
         loss = torch.tensor(float("nan"))
+        every = max(1, steps // 10)
         rec.train()
-        for _ in tqdm(range(steps), desc=desc, unit="step", disable=not progress):
+        for k in tqdm(range(steps), desc=desc, unit="step", disable=not progress):
             xs, xr = _crops([srgb, raw], int(s["batch"]), patch, g)
             out = rec(xs, *self._assembled(encoder, xs, b), bank=b)
             loss = F.l1_loss(out, xr) + float(s["ssim_weight"]) * (1 - ssim(out, xr))
@@ -132,7 +136,30 @@ class PriorRAW(PerCameraModels, Method):
             loss.backward()
             opt.step()
             sched.step()
+            if validate is not None and curve is not None and ((k + 1) % every == 0 or k + 1 == steps):
+                curve.append([k + 1, round(validate(), 4)])
         return loss.item()
+
+    def _validation(self, store, camera, encoder, rec, bank, limit: int = 4):
+        """PSNR (peak 1, per image) of the whole pipeline on the camera's first validation images,
+        as ``reconstruct`` runs it: the learning curve. None without validation images."""
+        from ...datasets.loaders import ImageDataset
+
+        data = ImageDataset(store, "val", fields=("srgb", "raw"), camera=camera)
+        items = [data[k] for k in range(min(limit, len(data)))]
+        if not items:
+            return None
+        b = bank.tensors()
+        factor = math.lcm(2, rec.factor, int(self.settings["pool"]))
+        srgb = pad_to(torch.stack([it["srgb"] for it in items]), factor)
+        raw = torch.stack([it["raw"] for it in items])
+        h, w = raw.shape[-2:]
+        assembled = [self._assembled(encoder, srgb[k:k + 1], b) for k in range(len(items))]  # the encoder is frozen
+
+        def predict(net):
+            return torch.cat([net(srgb[k:k + 1], *assembled[k], bank=b) for k in range(len(items))])[..., :h, :w]
+
+        return validation_psnr(rec, predict, raw)
 
     def _assembled(self, encoder, srgb, b):
         """The sRGB and RAW assembled from the bank (softmax over its ``bank_topk`` nearest entries;
@@ -155,12 +182,15 @@ class PriorRAW(PerCameraModels, Method):
         enc.eval()
         feat, psrgb, praw = pixels(enc, srgb[ref], raw[ref])
         bank = build_bank(feat, psrgb, praw, clusters=int(s["clusters"]), group=int(s["group"]), seed=int(s["seed"]))
-        rec_loss = self.train_reconstructor(enc, rec, bank, srgb, raw, g, progress, f"priorraw/{camera} reconstructor")
+        curve: list = []
+        rec_loss = self.train_reconstructor(enc, rec, bank, srgb, raw, g, progress, f"priorraw/{camera} reconstructor",
+                                            self._validation(store, camera, enc, rec, bank), curve)
         card = {"method": "priorraw", "camera": camera, "profile": self.profile, "settings": s,
                 "data": {"recipe": store.recipe.name, "recipe_sha": store.recipe.digest(), "size": store.size_name,
                          "images": len(srgb), "reference_images": [int(i) for i in ref], "reference_pixels": len(feat)},
                 "bank": {"clusters": len(bank), "group": int(s["group"]), "bytes": bank.nbytes},
                 "final_losses": {"encoder_mse": enc_loss, "reconstructor": rec_loss},
+                **({"curve": curve, "curve_metric": "validation PSNR per image, prior bank (dB)"} if curve else {}),
                 "note": "trained from scratch on ispsim's NUS-style data; not the paper's weights",
                 "command": f"bench train priorraw --profile {self.profile} --recipe {store.recipe.name} --size {store.size_name}"}
         state = {"encoder": enc.state_dict(), "reconstructor": rec.state_dict(), "bank": bank.tensors()}

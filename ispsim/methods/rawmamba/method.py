@@ -24,7 +24,7 @@ from ...datasets.sampling import ReferenceSampler
 from ...errors import ConfigError
 from ..base import Method, MethodInfo, Reference
 from ..checkpoints import PerCameraModels, save_checkpoint
-from ..nn import random_windows, ssim, train_loop
+from ..nn import random_windows, ssim, train_loop, validation_psnr
 from .flow import clip_flows
 from .model import RAWMambaNet, count_parameters, pad_multiple
 
@@ -86,11 +86,14 @@ class RAWMamba(PerCameraModels, Method):
         net = self._net().train()
         pretrained = self._pretrained(net)
         data = (_VideoClips if key == "video" else _Images)(store, s)
+        steps = s["video_steps"] if key == "video" else s["steps"]
+        validate, curve = (self._validation(store, net) if key == "image" else None), []
         loss = train_loop(net.parameters(), lambda g: self._loss(*data.batch(net, g)), s, progress,
-                          f"{self.info.name} ({key})", s["video_steps"] if key == "video" else s["steps"])
+                          f"{self.info.name} ({key})", steps, validate=validate, every=max(1, steps // 10), curve=curve)
         net.eval()
         card = {"method": self.info.name, "profile": self.profile, "settings": s, "track": key,
                 "parameters": count_parameters(net), "final_loss": loss,
+                **({"curve": curve, "curve_metric": "validation PSNR per image, sampled pixels (dB)"} if curve else {}),
                 "data": {"recipe": store.recipe.name, "digest": store.recipe.digest(), "size": store.size_name,
                          "train": len(data)},
                 "command": f"bench train {self.info.name} --profile {self.profile} --recipe {store.recipe.name} "
@@ -101,6 +104,28 @@ class RAWMamba(PerCameraModels, Method):
                            if s["base"] else "")}
         save_checkpoint(net.state_dict(), path, card)
         self.models[key] = net
+
+    def _validation(self, store, net, per_camera: int = 2):
+        """PSNR (peak 1, per image) of the image track on each camera's first validation images,
+        with the suite's sampler and the base fitted as ``reconstruct`` does: the learning curve.
+        None without validation images."""
+        by_camera: dict = {}
+        for i in store.done_indices("val"):
+            by_camera.setdefault(store.params("val", i)["camera"], []).append(i)
+        indices = sorted(i for v in by_camera.values() for i in v[:per_camera])
+        if not indices:
+            return None
+        arrays = [store.read_sample("val", i) for i in indices]
+        srgb = [np.asarray(a["srgb"], np.float32) for a in arrays]
+        raw = torch.from_numpy(np.stack([a["raw"] for a in arrays]).astype(np.float32))
+        mask = ReferenceSampler("uniform", self.settings["rate"]).mask(*raw.shape[-2:])
+        bases = [self._base(x, r, mask, x[None]) for x, r in zip(srgb, raw.numpy())]
+
+        def predict(net):
+            return torch.from_numpy(np.stack([self._run(net, x[None], x, r, mask, None, b)[0]
+                                              for x, r, b in zip(srgb, raw.numpy(), bases)]))
+
+        return validation_psnr(net, predict, raw)
 
     def _pretrained(self, net) -> bool:
         """ImageNet ConvNeXt weights into the three encoders, from ``encoder_weights`` (a local file
