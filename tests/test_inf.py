@@ -37,6 +37,27 @@ def test_batched_tiles_train_to_the_same_weights_as_one_by_one(rng):
             torch.testing.assert_close(p[k], single.weights[name][0], rtol=1e-9, atol=1e-11)
 
 
+def test_tiles_on_several_cores_give_the_same_bytes_as_on_one(rng):
+    """The cpu profile fits its tiles side by side, one per core: the result must not depend on
+    the core count (same seed, same bytes on any machine), nor on the order the tiles finish."""
+    h, w = 96, 128
+    yy, xx = np.mgrid[0:h, 0:w] / 128
+    srgb = np.stack([0.3 + 0.3 * np.sin(5 * xx), 0.4 + 0.2 * yy, 0.5 * xx * yy + 0.2]).astype(np.float32)
+    raw = (srgb**2.2).astype(np.float32)
+    ref = Reference("sampled", srgb=srgb, raw=raw, mask=ReferenceSampler("uniform", 1 / 16).mask(h, w))
+    outs, before = [], torch.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            m = create_method("inf-gf", "cpu")
+            m.settings.update(iterations=15, threads=threads)
+            outs.append(m.reconstruct({"srgb": srgb}, ref))
+            assert torch.get_num_threads() == threads  # the workers' single thread does not leak out
+    finally:
+        torch.set_num_threads(before)
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+
+
 def test_inf_reconstructs_an_image(rng):
     h, w = 32, 48
     yy, xx = np.mgrid[0:h, 0:w] / 48

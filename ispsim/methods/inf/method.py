@@ -24,7 +24,7 @@ import torch
 
 from ...errors import ConfigError
 from ..base import Method, MethodInfo, Reference
-from ..nn import threads
+from ..nn import map_on_cores, threads
 from .siren import StackedSiren
 
 CLIP = 254.5 / 255  # an 8-bit sRGB value at or above this was clipped
@@ -63,7 +63,7 @@ class INF(Method):
         if self.settings["batched"]:
             model = self._fit(seeds, sets, s, xy, r, dtype)
         else:
-            model = [self._fit([seed], [idx], s, xy, r, dtype) for seed, idx in zip(seeds, sets)]
+            model = map_on_cores(lambda job: self._fit([job[0]], [job[1]], s, xy, r, dtype), list(zip(seeds, sets)))
         return model, (ys, xs)
 
     def _fit(self, seeds, sets, s, xy, r, dtype):
@@ -111,17 +111,22 @@ class INF(Method):
         out = np.empty((3, h, w), np.float32)
         gy, gx = np.mgrid[0:h, 0:w]
         xy = np.stack([gx / max(w - 1, 1), gy / max(h - 1, 1)], -1).astype(np.float32)
-        k = 0
-        with torch.no_grad():
-            for i in range(len(ys) - 1):
-                for j in range(len(xs) - 1):
-                    sl = (slice(ys[i], ys[i + 1]), slice(xs[j], xs[j + 1]))
-                    col = torch.from_numpy(srgb[(slice(None),) + sl].reshape(3, -1).T.copy())[None]
-                    pos = torch.from_numpy(xy[sl].reshape(-1, 2))[None]
-                    model, idx = (models, k) if not isinstance(models, list) else (models[k], 0)
-                    pred = model(col, pos, index=idx)
-                    out[(slice(None),) + sl] = pred[0].T.reshape(3, ys[i + 1] - ys[i], xs[j + 1] - xs[j]).numpy()
-                    k += 1
+        cells = [(i, j) for i in range(len(ys) - 1) for j in range(len(xs) - 1)]
+
+        def predict(k):
+            sl = (slice(ys[cells[k][0]], ys[cells[k][0] + 1]), slice(xs[cells[k][1]], xs[cells[k][1] + 1]))
+            col = torch.from_numpy(srgb[(slice(None),) + sl].reshape(3, -1).T.copy())[None]
+            pos = torch.from_numpy(xy[sl].reshape(-1, 2))[None]
+            model, idx = (models, k) if not isinstance(models, list) else (models[k], 0)
+            with torch.no_grad():
+                pred = model(col, pos, index=idx)
+            out[(slice(None),) + sl] = pred[0].T.reshape(3, sl[0].stop - sl[0].start, sl[1].stop - sl[1].start).numpy()
+
+        if isinstance(models, list):
+            map_on_cores(predict, list(range(len(cells))))
+        else:
+            for k in range(len(cells)):
+                predict(k)
         if base is not None:
             out += base
         if s_["clipped"] == "fill" and (~keep).any():
