@@ -150,3 +150,28 @@ def test_bench_train_writes_checkpoints_with_cards(tmp_path):
     steps = [s for s, _ in card["curve"]]  # the learning curve on the validation images, a point each tenth
     assert steps == sorted(steps) and steps[-1] == card["settings"]["steps"] and all(5 < v < 100 for _, v in card["curve"])
     assert main(["train", "sam-rbf"]) == 2
+
+
+def test_a_longer_run_repeats_the_shorter_one_and_the_schedule_report_says_so(tmp_path, monkeypatch):
+    """CAM's constant learning rate and seeded data order: a longer run's curve extends the
+    shorter one's, point for point where they share a step (the schedule report's premise)."""
+    import json
+
+    from ispsim.datasets.recipe import load_recipe
+    from ispsim.methods.cam.schedule import main
+
+    monkeypatch.setenv("ISPSIM_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ISPSIM_CACHE", str(tmp_path / "cache"))
+    text = open(load_recipe("nus").path).read().replace('cameras = ["sony", "samsung", "olympus"]', 'cameras = ["olympus"]')
+    (tmp_path / "nus.toml").write_text(text)
+    curves = {}
+    for steps in (6, 12):
+        assert main(["--camera", "olympus", "--profile", "quick", "--recipe", str(tmp_path / "nus.toml"),
+                     "--size", "quick", "--steps", str(steps), "--out", str(tmp_path / str(steps))]) == 0
+        (report,) = (tmp_path / str(steps)).glob("*.json")
+        curves[steps] = dict(json.loads(report.read_text())["curve"])
+        assert (tmp_path / str(steps) / report.with_suffix(".png").name).is_file()
+    assert set(curves[6]) == set(range(1, 7)) and set(curves[12]) == set(range(1, 13))
+    for step in range(1, 7):
+        assert curves[12][step] == curves[6][step]
+    assert "test PSNR per image" in (tmp_path / "12" / report.with_suffix(".md").name).read_text()
