@@ -419,6 +419,26 @@ def test_budget_rows_read_the_shipped_cards_beside_the_paper_profile():
     assert table[0][0] == "method" and len(table) == 3
 
 
+def test_learning_curves_share_a_panel_per_metric(tmp_path, monkeypatch):
+    """The de-rendering methods' per-image validation PSNRs are one panel (the legend names each
+    one's reference); other metrics get their own."""
+    import matplotlib.axes
+
+    from ispsim.bench.budget import learning_curves
+
+    rows = [{"method": m, "curves": {"sony": [[1, 30.0], [2, 31.0]]}, "curve_metric": metric} for m, metric in (
+        ("cam", "validation PSNR per image, learned samples (dB)"),
+        ("priorraw", "validation PSNR per image, prior bank (dB)"),
+        ("denoise-g", "validation PSNR, packed RAW (dB)"))]
+    labels = []
+    monkeypatch.setattr(matplotlib.axes.Axes, "legend", lambda ax, **kw: labels.append(
+        [(ax.get_ylabel(), line.get_label()) for line in ax.get_lines()]))
+    assert learning_curves(rows, tmp_path / "c.png") == "c.png" and (tmp_path / "c.png").is_file()
+    assert labels == [[("validation PSNR per image (dB)", "cam (sony), learned samples"),
+                       ("validation PSNR per image (dB)", "priorraw (sony), prior bank")],
+                      [("validation PSNR, packed RAW (dB)", "denoise-g (sony)")]]
+
+
 def test_rows_scored_with_weights_of_another_recipe_say_so():
     from ispsim.bench.runner import stale_weights_note
     from ispsim.datasets.recipe import load_recipe

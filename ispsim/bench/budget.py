@@ -91,6 +91,19 @@ def budget_table(rows: list[dict]) -> list[list[str]]:
     return body
 
 
+PER_IMAGE = "validation PSNR per image"
+
+
+def _panel(metric: str) -> tuple[str, str]:
+    """(panel, legend detail): the de-rendering methods' per-image validation PSNRs share a panel
+    (each names its reference in the legend: learned samples, sampled pixels, a prior bank);
+    any other metric has its own."""
+    metric = metric or "validation score"
+    if metric.startswith(PER_IMAGE + ","):
+        return f"{PER_IMAGE} (dB)", metric[len(PER_IMAGE) + 1:].strip().removesuffix("(dB)").strip()
+    return metric, ""
+
+
 def learning_curves(rows: list[dict], path: Path) -> str | None:
     """One panel of validation score against steps for every method whose cards carry a curve."""
     rows = [r for r in rows if r["curves"]]
@@ -101,15 +114,17 @@ def learning_curves(rows: list[dict], path: Path) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = list(dict.fromkeys(r["curve_metric"] or "validation score" for r in rows))
+    metrics = list(dict.fromkeys(_panel(r["curve_metric"])[0] for r in rows))
     fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for r in rows:
-            if (r["curve_metric"] or "validation score") != metric:
+            panel, detail = _panel(r["curve_metric"])
+            if panel != metric:
                 continue
             for key, curve in r["curves"].items():
                 steps, values = zip(*curve)
-                ax.plot(steps, values, marker=".", label=r["method"] + ("" if key == "all" else f" ({key})"))
+                ax.plot(steps, values, marker=".",
+                        label=r["method"] + ("" if key == "all" else f" ({key})") + (f", {detail}" if detail else ""))
         ax.set_xlabel("training step")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
