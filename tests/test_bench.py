@@ -419,6 +419,17 @@ def test_budget_rows_read_the_shipped_cards_beside_the_paper_profile():
     assert table[0][0] == "method" and len(table) == 3
 
 
+def test_budget_of_a_method_partly_retrained_sums_what_was_stamped_and_says_so(monkeypatch):
+    from ispsim.bench import budget
+
+    cards = [{"track": "image", "settings": {"steps": 10, "batch": 2, "patch": 8}, "budget": {"train_seconds": 120.0, "threads": 1}},
+             {"track": "video", "settings": {"steps": 10, "batch": 2, "patch": 8}}]
+    monkeypatch.setattr(budget, "_cards", lambda method: cards)
+    (row,) = budget.budget_rows([("rawmamba", "cpu")])
+    assert row["minutes"] == 2.0 and row["budget_note"] == "image only; video trained before budgets were stamped"
+    assert budget.budget_table([row])[1][4] == "2.0 (1 thread; image only; video trained before budgets were stamped)"
+
+
 def test_learning_curves_share_a_panel_per_metric(tmp_path, monkeypatch):
     """The de-rendering methods' per-image validation PSNRs are one panel (the legend names each
     one's reference); other metrics get their own."""

@@ -27,6 +27,11 @@ def _images(data: dict) -> str:
     return f"{data['patches']} patches" if data.get("patches") else "-"
 
 
+def _key(card: dict) -> str:
+    """Which of a method's models a card is: its camera, its track, or "all"."""
+    return card.get("camera") or card.get("track") or "all"
+
+
 def _pixels(settings: dict) -> int:
     """Training pixels seen in the main stage: steps x batch x patch side squared."""
     return int(settings.get("steps") or 0) * int(settings.get("batch") or 0) * int(settings.get("patch") or 0) ** 2
@@ -62,13 +67,18 @@ def budget_rows(methods: list[tuple[str, str]]) -> list[dict]:
             "method": name, "profile": profile, "models": len(cards),
             "steps": f"{_steps(settings)} ({settings.get('patch', '?')} px)",
             "images": _images(cards[0].get("data") or {}),
-            "minutes": sum(seconds) / 60 if all(s is not None for s in seconds) else None,
+            "minutes": sum(s for s in seconds if s is not None) / 60 if any(s is not None for s in seconds) else None,
             "threads": next((c["budget"].get("threads") for c in cards if c.get("budget")), None),
-            "budget_note": next((c["budget"]["note"] for c in cards if (c.get("budget") or {}).get("note")), ""),
+            "budget_note": "; ".join(filter(None, [
+                next((c["budget"]["note"] for c in cards if (c.get("budget") or {}).get("note")), ""),
+                # some models retrained since budgets were stamped, others not: say which the sum covers
+                "" if all(s is not None for s in seconds) else
+                f"{', '.join(_key(c) for c, s in zip(cards, seconds) if s is not None)} only; "
+                f"{', '.join(_key(c) for c, s in zip(cards, seconds) if s is None)} trained before budgets were stamped"])),
             "paper_steps": f"{_steps(paper)} ({paper.get('patch', '?')} px)", "share": here / there if here and there else None,
             # a method reading another's weights (cam-ft reads cam's) is in the table, its curve once
             "curves": {} if files & plotted else
-            {c.get("camera") or c.get("track") or "all": c["curve"] for c in cards if c.get("curve")},
+            {_key(c): c["curve"] for c in cards if c.get("curve")},
             "curve_note": "" if not files & plotted else "in the figure (shared weights)",
             "curve_metric": next((c.get("curve_metric") for c in cards if c.get("curve")), ""),
         })
