@@ -41,6 +41,16 @@ def dataset_path(recipe, size: str, data_dir: str | Path | None = None) -> Path:
     return Path(data_dir or default_data_dir()) / f"{recipe.name}-{recipe.digest()}-{size}"
 
 
+def built_store(recipe, size: str, data_dir: str | Path | None = None) -> DatasetStore:
+    """``recipe``'s store of ``size`` (a recipe or its name), built or completed first: what an
+    ablation script reads."""
+    if isinstance(recipe, (str, Path)):
+        recipe = load_recipe(recipe)
+    path = dataset_path(recipe, size, data_dir)
+    build(recipe, path, size, progress=False)
+    return DatasetStore(path)
+
+
 def read_cache(path: Path) -> dict:
     """Cached result rows by image index. A line torn by a crash mid-write (or otherwise not a
     row) is dropped with a warning naming the file, and cut from it, so the run redoes that image

@@ -64,11 +64,9 @@ def _figure(curves: dict, path: Path, title: str) -> None:
 
 def main(argv=None) -> int:
     from ...bench.provenance import header_lines, provenance
-    from ...bench.runner import dataset_path
+    from ...bench.runner import built_store
     from ...cameras import resolve_name
-    from ...datasets.build import build
     from ...datasets.recipe import load_recipe
-    from ...datasets.store import DatasetStore
     from .. import create_method
     from ..checkpoints import read_card
 
@@ -84,9 +82,7 @@ def main(argv=None) -> int:
 
     camera = resolve_name(args.camera)
     recipe = load_recipe(args.recipe)
-    path = dataset_path(recipe, args.size)
-    build(recipe, path, args.size, progress=False)
-    store = DatasetStore(path)
+    store = built_store(recipe, args.size)
 
     shipped = create_method("cam", args.profile)
     shipped_path = shipped.shipped_checkpoint(camera)

@@ -31,11 +31,8 @@ def _psnr(a, b):
 
 
 def main(argv=None) -> int:
-    from ...bench.runner import dataset_path
+    from ...bench.runner import built_store
     from ...cameras import resolve_name
-    from ...datasets.build import build
-    from ...datasets.recipe import load_recipe
-    from ...datasets.store import DatasetStore
     from .. import create_method
     from .bank import build_bank, search_topk
     from .method import _load_images, pixels, reference_split
@@ -56,10 +53,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     camera = resolve_name(args.camera)
-    recipe = load_recipe(args.recipe)
-    path = dataset_path(recipe, args.size)
-    build(recipe, path, args.size, progress=False)
-    store = DatasetStore(path)
+    store = built_store(args.recipe, args.size)
     method = create_method("priorraw", args.profile)
     method.fit(store, progress=True)
     enc, full_rec, bank = method.models[camera]

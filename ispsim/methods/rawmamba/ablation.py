@@ -28,11 +28,8 @@ VARIANTS = [("rawmamba", "full model"), ("rawmamba-no-geb", "without GEB"), ("ra
 
 def main(argv=None) -> int:
     from ...bench.metrics import peak_signal_noise_ratio, structural_similarity
-    from ...bench.runner import dataset_path, first_frame_reference, make_reference, score_clip
+    from ...bench.runner import built_store, first_frame_reference, make_reference, score_clip
     from ...bench.suite import SuiteDataset
-    from ...datasets.build import build
-    from ...datasets.recipe import load_recipe
-    from ...datasets.store import DatasetStore
     from .. import create_method
     from ..checkpoints import cache_dir
 
@@ -49,10 +46,7 @@ def main(argv=None) -> int:
 
     video = args.track == "video"
     args.recipe = args.recipe or ("rvd" if video else "nus")
-    recipe = load_recipe(args.recipe)
-    path = dataset_path(recipe, args.size)
-    build(recipe, path, args.size, progress=False)
-    store = DatasetStore(path)
+    store = built_store(args.recipe, args.size)
     tests = store.done_indices("test")
     tests = tests[: args.images] if args.images else tests
     ds = SuiteDataset(recipe=args.recipe, size=args.size, split="test", track="image", reference="uniform", rate=1 / 64)
@@ -62,7 +56,7 @@ def main(argv=None) -> int:
     for name in variants:
         m = create_method(name, args.profile)
         m.settings["video_steps" if video else "steps"] = args.steps
-        ckpt = cache_dir() / f"{name}-{args.profile}-ablation{args.steps}{'-video' if video else ''}-{recipe.digest()}-{m._settings_key()}.pt"
+        ckpt = cache_dir() / f"{name}-{args.profile}-ablation{args.steps}{'-video' if video else ''}-{store.recipe.digest()}-{m._settings_key()}.pt"
         t0 = time.perf_counter()
         if ckpt.exists():
             m.load_file(args.track, ckpt)

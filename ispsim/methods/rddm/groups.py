@@ -87,10 +87,7 @@ def table(scores: dict, groups) -> str:
 
 
 def main(argv=None) -> int:
-    from ...bench.runner import dataset_path
-    from ...datasets.build import build
-    from ...datasets.recipe import load_recipe
-    from ...datasets.store import DatasetStore
+    from ...bench.runner import built_store
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", type=Path, help="an RDDM checkpoint (.pt beside its .json card); default: the shipped one")
@@ -105,10 +102,7 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    recipe = load_recipe(args.recipe)
-    path = dataset_path(recipe, args.size)
-    build(recipe, path, args.size, progress=False)
-    scores = cross_scores(method, DatasetStore(path), args.per_order)
+    scores = cross_scores(method, built_store(args.recipe, args.size), args.per_order)
     groups = list(method.groups())
     name = (args.checkpoint or method.shipped_checkpoint("all")).stem
     text = (f"RDDM LoRA groups: {name} (encoder_input = {method.settings['encoder_input']!r}), "
