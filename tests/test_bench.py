@@ -474,3 +474,26 @@ def test_sam_rbf_fits_a_flat_patch_whose_samples_share_one_colour():
     out = create_method("sam-rbf", "cpu").reconstruct({"srgb": srgb, "camera": "sony"},
                                                       Reference("sampled", srgb=srgb, raw=raw, mask=mask))
     np.testing.assert_allclose(out[:, :121, :64], raw[:, :121, :64], atol=1e-3)  # within the samples, to the smoothing
+
+
+def test_commit_is_dirty_for_changed_code_not_for_reports_being_written(tmp_path):
+    import subprocess
+
+    from ispsim.bench.provenance import git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "code.py").write_text("a = 1\n")
+    (tmp_path / "reports" / "results.csv").write_text("x\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "one")
+    clean = git_commit(tmp_path)
+    assert len(clean) >= 7 and "dirty" not in clean
+    (tmp_path / "reports" / "results.csv").write_text("x\ny\n")  # a bench run writing its report
+    assert git_commit(tmp_path) == clean
+    (tmp_path / "code.py").write_text("a = 2\n")
+    assert git_commit(tmp_path) == clean + " dirty"

@@ -14,14 +14,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def git_commit(root: Path = ROOT) -> str:
-    """Short commit of the work tree, plus " dirty" when it has uncommitted changes; "unknown"
-    outside a git checkout (an installed wheel)."""
+    """Short commit of the work tree, plus " dirty" when it has uncommitted changes outside
+    ``reports/`` (a report being written, by this run or one beside it, is output, not the code
+    that made it); "unknown" outside a git checkout (an installed wheel)."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                               timeout=10)
         if head.returncode:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!reports"], cwd=root,
                                capture_output=True, text=True, timeout=30).stdout.strip()
         return head.stdout.strip() + (" dirty" if dirty else "")
     except (OSError, subprocess.TimeoutExpired):
