@@ -139,8 +139,7 @@ def threads(n: int):
 
 def map_on_cores(fn, items: list, workers: int = 0) -> list:
     """``[fn(x) for x in items]`` with the items spread over ``workers`` threads (0: torch's
-    thread count),
-    each running its torch ops on one thread. For many small independent networks (INF's tiles)
+    thread count), each running its torch ops on one thread. For many small independent networks (INF's tiles)
     whole items per core beat splitting each small op across cores: the ops are too small to
     share well and the Python between them runs meanwhile. Every op here gives the same bits on
     one thread as on many (tested), so the result does not depend on the core count."""

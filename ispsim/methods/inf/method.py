@@ -111,10 +111,10 @@ class INF(Method):
         out = np.empty((3, h, w), np.float32)
         gy, gx = np.mgrid[0:h, 0:w]
         xy = np.stack([gx / max(w - 1, 1), gy / max(h - 1, 1)], -1).astype(np.float32)
-        cells = [(i, j) for i in range(len(ys) - 1) for j in range(len(xs) - 1)]
+        cells = [(slice(ys[i], ys[i + 1]), slice(xs[j], xs[j + 1])) for i in range(len(ys) - 1) for j in range(len(xs) - 1)]
 
         def predict(k):
-            sl = (slice(ys[cells[k][0]], ys[cells[k][0] + 1]), slice(xs[cells[k][1]], xs[cells[k][1] + 1]))
+            sl = cells[k]
             col = torch.from_numpy(srgb[(slice(None),) + sl].reshape(3, -1).T.copy())[None]
             pos = torch.from_numpy(xy[sl].reshape(-1, 2))[None]
             model, idx = (models, k) if not isinstance(models, list) else (models[k], 0)
