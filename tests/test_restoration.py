@@ -272,7 +272,8 @@ def test_a_stage_one_cache_without_its_card_is_trained_again(rddm_store, cache, 
     path = method._stage_one_path(rddm_store)
     path.parent.mkdir(parents=True)
     torch.save({"garbage": torch.zeros(1)}, path)  # as an interrupted or older writer could leave it
-    assert method.pretrain_rvae(method._base(), pairs, rddm_store, progress=False) is not None  # trained
+    loss, cached = method.pretrain_rvae(method._base(), pairs, rddm_store, progress=False)
+    assert loss is not None and cached is None  # trained
     assert "training it again" in capsys.readouterr().err
     assert path.with_suffix(".json").is_file()
 
@@ -581,3 +582,36 @@ def test_a_trained_card_carries_its_budget_and_learning_curve(rddm_store, cache,
     assert all(np.isfinite(v) and v > 0 for _, v in card["curve"])
     assert card["curve_metric"] == "validation PSNR, linear (dB)"
     assert card["budget"]["train_seconds"] > 0 and card["budget"]["device"] == "cpu"
+
+
+def test_a_budget_counts_a_cached_stage_one_and_says_so(rddm_store, cache, tmp_path):
+    """RDDM's stage one comes from a cache when another run trained it: the budget adds the time
+    that run recorded, or says the sum is stage two alone."""
+    import json
+
+    from ispsim.methods import create_method
+    from ispsim.methods.checkpoints import read_card, write_card
+
+    first = create_method("rddm", "quick")
+    first.fit(rddm_store, progress=False, save_to=tmp_path / "a")  # trains stage one and caches it
+    card_a = json.loads((tmp_path / "a" / "rddm-quick-all.json").read_text())
+    assert "note" not in card_a["budget"] and "cached_stage" not in card_a
+    stage_one = first._stage_one_path(rddm_store).with_suffix(".json")
+    recorded = read_card(stage_one)["train_seconds"]
+    assert recorded > 0
+
+    write_card(stage_one.with_suffix(".pt"), {**read_card(stage_one), "train_seconds": 600.0})
+    second = create_method("rddm", "quick")
+    second.fit(rddm_store, progress=False, save_to=tmp_path / "b")
+    budget = json.loads((tmp_path / "b" / "rddm-quick-all.json").read_text())["budget"]
+    assert budget["train_seconds"] > 600.0 and "its 10.0 min included" in budget["note"]
+
+    card = read_card(stage_one)
+    del card["train_seconds"]  # a cache written before stage one's time was recorded
+    write_card(stage_one.with_suffix(".pt"), card)
+    third = create_method("rddm", "quick")
+    third.fit(rddm_store, progress=False, save_to=tmp_path / "c")
+    budget = json.loads((tmp_path / "c" / "rddm-quick-all.json").read_text())["budget"]
+    assert budget["train_seconds"] < 600.0 and "its time not recorded: stage two alone" in budget["note"]
+    for d in "bc":  # the weights do not depend on where stage one came from
+        assert (tmp_path / d / "rddm-quick-all.pt").read_bytes() == (tmp_path / "a" / "rddm-quick-all.pt").read_bytes()

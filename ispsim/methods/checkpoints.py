@@ -157,8 +157,13 @@ class PerCameraModels:
         import torch
 
         card = {**read_card(path.with_suffix(".json")), "version": self.version}
+        # a stage read from a cache: its seconds (where its run recorded them) and what the sum covers
+        cached = card.pop("cached_stage", None) or {}
         if seconds is not None:
-            card["budget"] = {"train_seconds": round(seconds, 1), "device": "cpu", "threads": torch.get_num_threads()}
+            card["budget"] = {"train_seconds": round(seconds + (cached.get("seconds") or 0), 1), "device": "cpu",
+                              "threads": torch.get_num_threads()}
+            if cached.get("note"):
+                card["budget"]["note"] = cached["note"]
         write_card(path, card)
 
     def _train_and_stamp(self, camera, store, path: Path, progress: bool) -> None:

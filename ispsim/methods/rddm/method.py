@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -131,13 +132,19 @@ class RDDM(RestorationModel):
         key = json.dumps({**{k: self.settings[k] for k in STAGE_ONE}, "version": self.version}, sort_keys=True)
         return cache_dir() / f"rddm-rvae-{store.recipe.digest()}-{hashlib.sha256(key.encode()).hexdigest()[:8]}.pt"
 
-    def pretrain_rvae(self, net, pairs, store, progress) -> float | None:
-        """Stage one: the RVAE learns linear -> latent -> linear (cached; None when loaded)."""
+    def pretrain_rvae(self, net, pairs, store, progress) -> tuple[float | None, dict | None]:
+        """Stage one: the RVAE learns linear -> latent -> linear (cached). Returns its final loss
+        (None when loaded) and, when loaded, what the budget must say of it (``cached_stage``)."""
         path = self._stage_one_path(store)
+        steps = self.settings["rvae_steps"]
         if path.exists():
             try:
-                net.vae.load_state_dict(load_checkpoint(path)[0])
-                return None
+                state, card = load_checkpoint(path)
+                net.vae.load_state_dict(state)
+                seconds = card.get("train_seconds")
+                return None, {"seconds": seconds, "note": (
+                    f"stage one ({steps} RVAE steps) read from the cache of an earlier run on the same data, "
+                    + (f"its {seconds / 60:.1f} min included" if seconds else "its time not recorded: stage two alone"))}
             except ConfigError as e:  # a cache entry without its card, or altered: never read as whole
                 print(f"rddm: the cached stage one is unusable ({e}); training it again", file=sys.stderr)
         s = self.settings
@@ -163,11 +170,13 @@ class RDDM(RestorationModel):
             return loss
 
         net.vae.train()
+        start = time.perf_counter()
         loss = train_loop(params, step, s, progress, "rddm stage one (RVAE)", s["rvae_steps"], s["rvae_lr"])
         net.vae.eval()
         save_checkpoint(net.vae.state_dict(), path, {"method": "rddm stage one (RVAE)", "settings": self.settings,
-                                                     "recipe_digest": store.recipe.digest(), "final_loss": loss})
-        return loss
+                                                     "recipe_digest": store.recipe.digest(), "final_loss": loss,
+                                                     "train_seconds": round(time.perf_counter() - start, 1)})
+        return loss, None
 
     def set_latent_scale(self, net, pairs) -> float:
         """The latent scale the UNet works at: given, or (0) fitted to 64 seeded training crops (Eq. 4)."""
@@ -182,7 +191,7 @@ class RDDM(RestorationModel):
         pairs = Pairs(store)
         torch.manual_seed(s["seed"])  # the initial weights too: same seed, same bytes
         net = self._base()
-        rvae_loss = self.pretrain_rvae(net, pairs, store, progress)
+        rvae_loss, cached_stage = self.pretrain_rvae(net, pairs, store, progress)
         latent_scale = self.set_latent_scale(net, pairs)
         torch.manual_seed(s["seed"] + 1)  # LoRA's initial weights: the same whether stage one ran or loaded
         net = self._adapt(net)
@@ -214,7 +223,7 @@ class RDDM(RestorationModel):
                           validate=validate, every=VALIDATE_EVERY, curve=curve)
         net.eval()
         card = self._card(store, camera, final_loss=loss, rvae_loss=rvae_loss, latent_scale=latent_scale, lpips_term=lpips is not None,
-                          curve=curve, curve_metric=metric,
+                          curve=curve, curve_metric=metric, **({"cached_stage": cached_stage} if cached_stage else {}),
                           note="quick/cpu: small RVAE and UNet trained from scratch (no Stable Diffusion weights); "
                                "no VSD or GAN loss" if not s["sd_path"] else "Stable Diffusion 2.1 from " + s["sd_path"])
         save_checkpoint(net.state_dict(), path, card)  # small models from scratch ship whole
