@@ -161,7 +161,7 @@ def test_baselines_order_on_the_quick_suite(tmp_path):
     """oracle > sam-rbf > global-fit > blind-unprocess on every camera (the issue's ordering)."""
     assert main(["run", "--suite", "quick", "--out", str(tmp_path / "r"), "--data-dir", str(tmp_path / "d"), "-q"]) == 0
     df = pd.read_csv(tmp_path / "r" / "results.csv")
-    assert set(df[df.track == "restoration"].method) == {"unet-raw", "isp-unet", "rddm"}
+    assert set(df[df.track == "restoration"].method) == {"unet-raw", "isp-unet", "classic-isp", "rddm"}
     df = df[df.track != "restoration"]  # de-rendering baselines: the image and video tracks
     means = df.pivot_table(index="camera", columns="method", values="psnr")
     assert (means["sam-rbf"] > means["global-fit"]).all()
@@ -195,7 +195,7 @@ def test_oracle_beats_the_bare_inverse_where_the_srgb_clips():
 def test_registry_settings_and_errors(tmp_path):
     names = [m.name for m in list_methods()]
     assert names == ["blind-unprocess", "global-fit", "sam-rbf", "oracle", "inf", "inf-gf", "inf-omega3", "cam", "cam-ft", "priorraw",
-                     "priorraw-search", "unet-raw", "isp-unet", "rddm", "rddm-allinone", "rddm-rawloss", "denoise-g",
+                     "priorraw-search", "unet-raw", "isp-unet", "classic-isp", "rddm", "rddm-allinone", "rddm-rawloss", "denoise-g",
                      "denoise-pg", "denoise-physics", "nlm-known", "rawmamba",
                      "rawmamba-no-geb", "rawmamba-no-leb", "rawmamba-no-local", "rawmamba-no-global", "rawmamba-no-base"]
     assert create_method("sam-rbf", "cpu").settings["tile"] == 96

@@ -615,3 +615,28 @@ def test_a_budget_counts_a_cached_stage_one_and_says_so(rddm_store, cache, tmp_p
     assert budget["train_seconds"] < 600.0 and "its time not recorded: stage two alone" in budget["note"]
     for d in "bc":  # the weights do not depend on where stage one came from
         assert (tmp_path / d / "rddm-quick-all.pt").read_bytes() == (tmp_path / "a" / "rddm-quick-all.pt").read_bytes()
+
+
+def test_classic_isp_is_malvar_then_nlm_and_is_isp_unets_stage_one(rddm_store):
+    """Against colour-demosaicing's Malvar-He-Cutler (noise-free: NLM leaves the image), and the
+    isp-unet's stage one is this image through the camera's PTP."""
+    import colour_demosaicing as cd
+
+    from ispsim.methods import create_method
+    from ispsim.methods.restoration import Pairs, classic_isp
+
+    method = create_method("classic-isp", "cpu")
+    pairs = Pairs(rddm_store, "test")
+    lq, bayer, record, camera = pairs.lq[0].numpy(), pairs.bayer[0], pairs.records[0], pairs.cameras[0]
+    clean = pairs.linear[0].numpy()
+    mosaic = np.asarray(cfa.mosaic(clean, bayer), np.float32)  # noise-free, in the sample's Bayer order
+    out = method.reconstruct({"lq_raw": mosaic, "bayer": bayer, "record": record, "camera": camera, "iso": 0.0}, None)
+    ref = np.moveaxis(cd.demosaicing_CFA_Bayer_Malvar2004(mosaic[0].astype(np.float64), bayer), -1, 0).clip(0, None)
+    inner = (slice(None), slice(2, -2), slice(2, -2))
+    np.testing.assert_allclose(out[inner], ref[inner], atol=2e-3)
+    assert out.shape == clean.shape and out.dtype == np.float32
+
+    noisy = method.reconstruct({"lq_raw": lq, "bayer": bayer, "record": record, "camera": camera,
+                                "iso": pairs.iso[0]}, None)
+    np.testing.assert_array_equal(classic_isp(lq, bayer, record, camera, pairs.iso[0]),
+                                  Pipeline.finish(noisy, record).astype(np.float32))

@@ -26,6 +26,7 @@ REGISTRY = {
     "priorraw-search": "ispsim.methods.priorraw:PriorRAWSearch",
     "unet-raw": "ispsim.methods.restoration:OneStageUNet",
     "isp-unet": "ispsim.methods.restoration:TwoStage",
+    "classic-isp": "ispsim.methods.restoration:ClassicISP",
     "rddm": "ispsim.methods.rddm:RDDM",
     "rddm-allinone": "ispsim.methods.rddm:RDDMAllInOne",
     "rddm-rawloss": "ispsim.methods.rddm:RDDMRawLoss",

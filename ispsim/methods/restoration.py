@@ -11,6 +11,7 @@ Baselines, trained on the same RDDM-style data as RDDM:
 - ``isp-unet`` (two stages, ISP -> IR): classic demosaic (Malvar-He-Cutler) and non-local-means
   denoising, the camera's PTP to 8-bit sRGB, then an sRGB U-Net; the restored sRGB goes back to
   linear through the record's inverse PTP.
+- ``classic-isp`` (nothing learned): that classic demosaic and denoising alone, in linear.
 """
 
 from __future__ import annotations
@@ -181,9 +182,9 @@ class OneStageUNet(RestorationModel):
             return self._model()(lq, [inputs["bayer"]])[0].numpy()
 
 
-def classic_isp(lq: np.ndarray, bayer: str, record: Record, camera: str, iso: float) -> np.ndarray:
-    """Stage one of the two-stage baseline: Malvar-He-Cutler demosaic, then non-local means with
-    the noise level the camera's ISO model gives at the image's mean signal; 8-bit sRGB out."""
+def classic_linear(lq: np.ndarray, bayer: str, camera: str, iso: float) -> np.ndarray:
+    """A classic ISP's restoration, in linear camera RGB: Malvar-He-Cutler demosaic, then
+    non-local means with the noise level the camera's ISO model gives at the image's mean signal."""
     from skimage.restoration import denoise_nl_means
 
     from ..cameras import load_camera
@@ -191,9 +192,26 @@ def classic_isp(lq: np.ndarray, bayer: str, record: Record, camera: str, iso: fl
     rgb = demosaic.demosaic(np.asarray(lq, np.float32), bayer, "malvar2004").clip(0, None)
     shot, read = load_camera(camera).noise.levels(iso) if iso > 0 else (0.0, 0.0)
     sigma = math.sqrt(max(shot * float(rgb.mean()) + read, 1e-12))
-    rgb = denoise_nl_means(rgb, h=0.8 * sigma, sigma=sigma, fast_mode=True, patch_size=5, patch_distance=6,
-                           channel_axis=0).astype(np.float32)
-    return Pipeline.finish(rgb, record).astype(np.float32)
+    return denoise_nl_means(rgb, h=0.8 * sigma, sigma=sigma, fast_mode=True, patch_size=5, patch_distance=6,
+                            channel_axis=0).astype(np.float32)
+
+
+def classic_isp(lq: np.ndarray, bayer: str, record: Record, camera: str, iso: float) -> np.ndarray:
+    """Stage one of the two-stage baseline: :func:`classic_linear`, then the camera's PTP; 8-bit sRGB out."""
+    return Pipeline.finish(classic_linear(lq, bayer, camera, iso), record).astype(np.float32)
+
+
+class ClassicISP(Method):
+    """What the learned restoration methods must beat: the classic stage one of ``isp-unet``,
+    scored in linear (no 8-bit round trip), with nothing learned."""
+
+    info = MethodInfo("classic-isp", ("restoration",),
+                      "classic ISP, nothing learned: Malvar-He-Cutler demosaic + non-local means at the ISO's noise level",
+                      paper="isp-unet's first stage alone (the floor its sRGB U-Net and RDDM must clear)")
+    defaults: dict = {}
+
+    def reconstruct(self, inputs, reference: Reference):
+        return classic_linear(inputs["lq_raw"], inputs["bayer"], inputs["camera"], inputs["iso"])
 
 
 class SrgbUNet(torch.nn.Module):
