@@ -450,6 +450,18 @@ def test_learning_curves_share_a_panel_per_metric(tmp_path, monkeypatch):
                       [("validation PSNR, packed RAW (dB)", "denoise-g (sony)")]]
 
 
+def test_learning_curves_wrap_into_rows_of_three_panels(tmp_path):
+    import matplotlib.image
+
+    from ispsim.bench.budget import learning_curves
+
+    rows = [{"method": f"m{k}", "curves": {"all": [[1, 30.0], [2, 31.0]]}, "curve_metric": f"metric {k} (dB)"}
+            for k in range(4)]
+    learning_curves(rows, tmp_path / "c.png")
+    h, w = matplotlib.image.imread(tmp_path / "c.png").shape[:2]
+    assert (w, h) == (6 * 3 * 110, round(3.6 * 2 * 110))  # three columns, two rows, at 110 dpi
+
+
 def test_rows_scored_with_weights_of_another_recipe_say_so():
     from ispsim.bench.runner import stale_weights_note
     from ispsim.datasets.recipe import load_recipe

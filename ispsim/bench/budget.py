@@ -125,8 +125,12 @@ def learning_curves(rows: list[dict], path: Path) -> str | None:
     import matplotlib.pyplot as plt
 
     metrics = list(dict.fromkeys(_panel(r["curve_metric"])[0] for r in rows))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    cols = min(3, len(metrics))  # rows of three panels: readable at a report's width
+    rows_n = -(-len(metrics) // cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(6 * cols, 3.6 * rows_n), squeeze=False)
+    for ax in axes.flat[len(metrics):]:
+        ax.set_visible(False)
+    for ax, metric in zip(axes.flat, metrics):
         for r in rows:
             panel, detail = _panel(r["curve_metric"])
             if panel != metric:
