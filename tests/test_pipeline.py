@@ -101,6 +101,16 @@ def test_fused_kernel_matches_the_stages(camera):
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01
 
 
+@pytest.mark.parametrize("look, fusable", [({}, True), ({"hue_phase": 40.0}, True), ({"saturation": 1.2}, False),
+                                            ({"hue_twist": (-5.0, 5.0)}, False), ({"filmic": (0.0, 0.0)}, False)])
+def test_fusable_reads_the_look_from_the_settings_without_drawing(look, fusable, monkeypatch):
+    import ispsim.pipeline as pipeline
+
+    pipe = Pipeline("sony", PipelineConfig(local_tone=0.0, **look))
+    monkeypatch.setattr(pipeline, "_draw", lambda *a: pytest.fail("fusable drew a random value"))
+    assert pipe.fusable() is fusable  # a range, even an empty one, takes the staged path
+
+
 def test_render_to_uint8_falls_back_when_not_fusable():
     pipe = Pipeline("sony")  # local tone mapping on
     assert not pipe.fusable()

@@ -108,10 +108,17 @@ class Pipeline:
             read=float(read), seed=seed, look=self._draw_look(rng),
         )
 
+    _LOOK_OFF = {"saturation": 1.0}  # every other look parameter but hue_phase is off at 0
+
+    def _look_is_off(self) -> bool:
+        """Whether every image's look is the identity: each parameter a fixed value, the off one
+        (decided from the settings alone: no draw from any generator)."""
+        return all(not isinstance(self._setting(k), tuple) and float(self._setting(k)) == self._LOOK_OFF.get(k, 0.0)
+                   for k in look.LOOK_PARAMS if k != "hue_phase")
+
     def _draw_look(self, rng) -> dict | None:
         values = {k: _draw(self._setting(k), rng) for k in look.LOOK_PARAMS}
-        off = {k: 1.0 if k == "saturation" else 0.0 for k in look.LOOK_PARAMS if k != "hue_phase"}
-        return None if all(values[k] == v for k, v in off.items()) else values
+        return None if all(values[k] == self._LOOK_OFF.get(k, 0.0) for k in values if k != "hue_phase") else values
 
     # -- forward ----------------------------------------------------------------------------
     def render(self, raw, rng=None, *, gains=None, ccm=None):
@@ -269,7 +276,7 @@ class Pipeline:
         return (cfg.demosaic == "bilinear" and cfg.noise == "none" and cfg.jpeg_quality == 0
                 and cfg.white_balance in ("as_shot", "gains") and cfg.output_bits == 8
                 and not isinstance(self._setting("local_tone"), tuple) and self._setting("local_tone") == 0
-                and self._draw_look(np.random.default_rng(0)) is None)
+                and self._look_is_off())
 
     def render_to_uint8(self, dn, rng=None, *, gains=None, out=None):
         """Sensor mosaic ``(H, W)`` in DN (the profile's levels) -> (uint8 sRGB ``(3, H, W)``, Record).
