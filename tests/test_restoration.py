@@ -640,3 +640,14 @@ def test_classic_isp_is_malvar_then_nlm_and_is_isp_unets_stage_one(rddm_store):
                                 "iso": pairs.iso[0]}, None)
     np.testing.assert_array_equal(classic_isp(lq, bayer, record, camera, pairs.iso[0]),
                                   Pipeline.finish(noisy, record).astype(np.float32))
+
+
+def test_training_says_it_runs_on_the_cpu_where_a_gpu_is_present(rddm_store, cache, tmp_path, monkeypatch, capsys):
+    import json
+
+    from ispsim.methods import create_method
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    create_method("unet-raw", "quick").fit(rddm_store, progress=False, save_to=tmp_path)
+    assert "training runs on the CPU" in capsys.readouterr().err
+    assert json.loads((tmp_path / "unet-raw-quick-all.json").read_text())["budget"]["device"] == "cpu"

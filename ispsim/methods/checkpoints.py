@@ -167,6 +167,11 @@ class PerCameraModels:
         write_card(path, card)
 
     def _train_and_stamp(self, camera, store, path: Path, progress: bool) -> None:
+        import torch
+
+        if torch.cuda.is_available():  # say it rather than let a paper-size run crawl unnoticed
+            print(f"{self.info.name}: training runs on the CPU; the trainers do not place networks on a GPU "
+                  f"(the {self.profile!r} profile's sizes and schedule are unchanged)", file=sys.stderr)
         start = time.perf_counter()
         self._train(camera, store, path, progress)
         self._stamp_version(path, time.perf_counter() - start)
