@@ -144,10 +144,14 @@ def test_ablation_script_runs_on_the_quick_store(tmp_path, monkeypatch):
     monkeypatch.setenv("ISPSIM_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("ISPSIM_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
-    args = ["--camera", "olympus", "--profile", "quick", "--size", "quick", "--search-images", "1", "--out", str(out)]
+    args = ["--camera", "olympus", "--profile", "quick", "--size", "quick", "--search-images", "1", "--out", str(out),
+            "--banks", "250x16,1000x4"]  # two of the default sweep: the rest cost a minute more
     assert main([*args, "--skip-network"]) == 0
     data = json.loads((out / "priorraw-quick-olympus_e_pl6.json").read_text())
-    assert "whole reference set" in data["search"] and sum(k.startswith("bank") for k in data["search"]) >= 5
+    banks = {k.split(",")[0] for k in data["search"] if k.startswith("bank")}
+    assert "whole reference set" in data["search"] and {"bank 250 x 16", "bank 1000 x 4"} < banks and len(banks) == 3
+    with pytest.raises(SystemExit):
+        main([*args[:-2], "--banks", "250by16"])
     assert all(np.isfinite(v["psnr"]) for v in data["search"].values())
 
 

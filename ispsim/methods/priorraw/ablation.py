@@ -50,8 +50,16 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="reports/ablations")
     p.add_argument("--skip-network", action="store_true")
     p.add_argument("--skip-search", action="store_true", help="only the network rows (the search rows cost minutes)")
+    p.add_argument("--banks", default="1000x16,250x16,2000x16,5000x16,1000x4,1000x64",
+                   help="banks to search besides the method's own: clusters x group, comma-separated")
     args = p.parse_args(argv)
 
+    try:
+        banks_asked = [tuple(int(v) for v in b.lower().split("x")) for b in args.banks.split(",") if b.strip()]
+        if any(len(b) != 2 or min(b) < 1 for b in banks_asked):
+            raise ValueError
+    except ValueError:
+        p.error(f"--banks: expected clusters x group pairs like 1000x16,250x16, got {args.banks!r}")
     camera = resolve_name(args.camera)
     store = built_store(args.recipe, args.size)
     method = create_method("priorraw", args.profile)
@@ -89,8 +97,7 @@ def main(argv=None) -> int:
     if not args.skip_search:
         search, banks = {"whole reference set": evaluate("whole")}, {}
         grp = int(s["group"])
-        for k, g in dict.fromkeys(((len(bank), grp), (1000, grp), (250, grp), (2000, grp), (5000, grp), (1000, grp // 4),
-                                   (1000, grp * 4))):
+        for k, g in dict.fromkeys(((len(bank), grp), *banks_asked)):
             k = min(k, len(feat) // max(g, 1))  # the quick profile's small reference sets
             if (k, g) in banks:
                 continue
