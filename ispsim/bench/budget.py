@@ -60,21 +60,21 @@ def budget_rows(methods: list[tuple[str, str]]) -> list[dict]:
         if not cards:
             continue
         settings = cards[0].get("settings") or method.settings
-        seconds = [c.get("budget", {}).get("train_seconds") for c in cards]
+        stamped = [c for c in cards if c.get("budget", {}).get("train_seconds") is not None]
+        unstamped = [_key(c) for c in cards if c not in stamped]
         files = {c.get("file") for c in cards}
         here, there = _pixels(settings), _pixels(paper)
         rows.append({
             "method": name, "profile": profile, "models": len(cards),
             "steps": f"{_steps(settings)} ({settings.get('patch', '?')} px)",
             "images": _images(cards[0].get("data") or {}),
-            "minutes": sum(s for s in seconds if s is not None) / 60 if any(s is not None for s in seconds) else None,
+            "minutes": sum(c["budget"]["train_seconds"] for c in stamped) / 60 if stamped else None,
             "threads": next((c["budget"].get("threads") for c in cards if c.get("budget")), None),
             "budget_note": "; ".join(filter(None, [
                 next((c["budget"]["note"] for c in cards if (c.get("budget") or {}).get("note")), ""),
                 # some models retrained since budgets were stamped, others not: say which the sum covers
-                "" if all(s is not None for s in seconds) else
-                f"{', '.join(_key(c) for c, s in zip(cards, seconds) if s is not None)} only; "
-                f"{', '.join(_key(c) for c, s in zip(cards, seconds) if s is None)} trained before budgets were stamped"])),
+                f"{', '.join(_key(c) for c in stamped)} only; {', '.join(unstamped)} trained before budgets were stamped"
+                if stamped and unstamped else ""])),
             "paper_steps": f"{_steps(paper)} ({paper.get('patch', '?')} px)", "share": here / there if here and there else None,
             # a method reading another's weights (cam-ft reads cam's) is in the table, its curve once
             "curves": {} if files & plotted else

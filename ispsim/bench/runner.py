@@ -41,13 +41,17 @@ def dataset_path(recipe, size: str, data_dir: str | Path | None = None) -> Path:
     return Path(data_dir or default_data_dir()) / f"{recipe.name}-{recipe.digest()}-{size}"
 
 
-def built_store(recipe, size: str, data_dir: str | Path | None = None) -> DatasetStore:
-    """``recipe``'s store of ``size`` (a recipe or its name), built or completed first: what an
+def built_store(recipe, size: str, data_dir: str | Path | None = None, progress: bool = False) -> DatasetStore:
+    """``recipe``'s store of ``size`` (a recipe or its name), built or completed first, the
+    samples that failed to build reported and left out: what a benchmark, a training or an
     ablation script reads."""
     if isinstance(recipe, (str, Path)):
         recipe = load_recipe(recipe)
     path = dataset_path(recipe, size, data_dir)
-    build(recipe, path, size, progress=False)
+    report = build(recipe, path, size, progress=progress)
+    if report.failed:
+        print(f"bench: {len(report.failed)} samples of {recipe.name}/{size} failed to build; they are left out",
+              file=sys.stderr)
     return DatasetStore(path)
 
 
@@ -228,12 +232,7 @@ class Runner:
         self.lpips = lpips
 
     def store_for(self, ds: SuiteDataset) -> DatasetStore:
-        recipe = load_recipe(ds.recipe)
-        path = dataset_path(recipe, ds.size, self.data_dir)
-        report = build(recipe, path, ds.size, progress=self.progress)
-        if report.failed:
-            print(f"bench: {len(report.failed)} samples of {ds.key} failed to build; they are left out", file=sys.stderr)
-        return DatasetStore(path)
+        return built_store(ds.recipe, ds.size, self.data_dir, self.progress)
 
     def run(self, methods: list[str], datasets: list[str] | None = None) -> list[dict]:
         known = [ds.key.split("/")[0] for ds in self.suite.datasets]

@@ -115,22 +115,17 @@ def cmd_run(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from ..datasets.build import build
-    from ..datasets.recipe import load_recipe
-    from ..datasets.store import DatasetStore
+    from ..bench.runner import built_store
     from ..methods import create_method
     from ..methods.base import SETTINGS_DIR
-    from ..bench.runner import dataset_path
 
     method = create_method(args.method, args.profile)
     if not method.info.trainable:
         print(f"bench: {args.method} has nothing to train", file=sys.stderr)
         return 2
-    recipe = load_recipe(args.recipe)
-    path = dataset_path(recipe, args.size, args.data_dir)
-    build(recipe, path, args.size, progress=not args.quiet)
+    store = built_store(args.recipe, args.size, args.data_dir, progress=not args.quiet)
     out = Path(args.out or SETTINGS_DIR / "checkpoints")
-    method.fit(DatasetStore(path), progress=not args.quiet, save_to=out)
+    method.fit(store, progress=not args.quiet, save_to=out)
     print(f"wrote {args.method} checkpoints and model cards to {out}")
     return 0
 
